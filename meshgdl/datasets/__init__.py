@@ -1,0 +1,11 @@
+"""Data sets and raw-file readers. Fetch pinned real data with ``python -m meshgdl.datasets.fetch``."""
+from .._lazy import lazy_module
+
+_EXPORTS = {
+    "data_root": ".fetch",
+    "data_path": ".fetch",
+    "fetch": ".fetch",
+}
+
+__getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

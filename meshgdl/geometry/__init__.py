@@ -1,0 +1,28 @@
+"""Builders: every domain becomes a :class:`meshgdl.FramedGraph`."""
+from .._lazy import lazy_module
+
+_EXPORTS = {
+    # triangle meshes
+    "mesh_graph": ".mesh",
+    "load_mesh": ".mesh",
+    "read_mesh": ".mesh",
+    # point clouds
+    "point_cloud_graph": ".points",
+    # grids
+    "grid_graph": ".grid",
+    "grid_rotation": ".grid",
+    # lattices
+    "lattice_graph": ".lattice",
+    # HEALPix
+    "healpix_graph": ".healpix",
+    "healpix_map_graph": ".healpix",
+    # shared tangent geometry and curvature
+    "loop_holonomy": ".holonomy",
+    "face_holonomy": ".holonomy",
+    "transport_angle": ".tangent",
+    "tangent_logmap": ".tangent",
+    "frames_from_reference": ".tangent",
+}
+
+__getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,103 @@
+r"""Tangent-plane geometry shared by every embedded builder (meshes, point clouds, the sphere).
+
+The connection is the one induced by the unit normals: a tangent vector at j is carried to i by the
+smallest rotation that takes :math:`n_j` to :math:`n_i` (rotation about :math:`n_j \times n_i`).
+On a sphere with exact normals this is Levi-Civita transport along the great circle; on a mesh it
+is the discrete connection of GEM-CNN. ``docs/architecture.md`` says why it was chosen.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def frames_from_reference(normal: Tensor, reference: Tensor, eps: float = 1e-12) -> Tensor:
+    """Frames with ``e1`` along the tangent part of ``reference``: ``[N, 3]``, ``[N, 3]`` -> ``[N, 3, 3]``.
+
+    ``e1 = normalize(r - (r . n) n)``, ``e2 = n x e1``. Raises if a reference is parallel to its normal.
+    """
+    n = normal / normal.norm(dim=-1, keepdim=True)
+    t = reference - (reference * n).sum(-1, keepdim=True) * n
+    norm = t.norm(dim=-1, keepdim=True)
+    bad = norm[:, 0] <= eps * reference.norm(dim=-1).clamp_min(eps)
+    if bool(bad.any()):
+        raise ValueError(
+            f"{int(bad.sum())} reference directions are parallel to their normals (first node "
+            f"{int(bad.nonzero()[0, 0])}); the tangent frame is undefined there"
+        )
+    e1 = t / norm
+    e2 = torch.linalg.cross(n, e1)
+    return torch.stack([e1, e2, n], dim=1)
+
+
+def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min_sine: float = 0.05) -> Tensor:
+    """For each target i, the displacement to its first neighbour j (smallest edge id) that is not
+    nearly parallel to the normal at i: ``[N, 3]``. Raises for nodes with no such neighbour.
+
+    Choosing by edge order rather than by a fixed axis makes frames rotate with the input.
+    """
+    j, i = edge_index
+    d = pos[j] - pos[i]
+    n = normal[i] / normal[i].norm(dim=-1, keepdim=True)
+    tangent = d - (d * n).sum(-1, keepdim=True) * n
+    ok = tangent.norm(dim=-1) > min_sine * d.norm(dim=-1)
+    num_nodes = pos.shape[0]
+    ids = torch.arange(i.numel(), device=pos.device)
+    first = torch.full((num_nodes,), i.numel(), dtype=torch.long, device=pos.device)
+    first = first.scatter_reduce(0, i[ok], ids[ok], reduce="amin")
+    missing = first == i.numel()
+    if bool(missing.any()):
+        raise ValueError(
+            f"{int(missing.sum())} nodes have no neighbour off the normal line (first node "
+            f"{int(missing.nonzero()[0, 0])}): isolated nodes or a degenerate neighbourhood"
+        )
+    return d[first]
+
+
+def tangent_logmap(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None) -> Tensor:
+    r"""Log map of each edge in the target's frame: ``[E, 2]``.
+
+    Direction: the displacement :math:`x_j - x_i` projected onto the tangent plane at i; norm:
+    ``length`` if given (the geodesic length), else :math:`|x_j - x_i|`.
+    """
+    j, i = edge_index
+    d = pos[j] - pos[i]
+    coords = torch.einsum("eab,eb->ea", frame[i, :2], d)
+    norm = coords.norm(dim=-1, keepdim=True)
+    if bool((norm == 0).any()):
+        k = int((norm[:, 0] == 0).nonzero()[0, 0])
+        raise ValueError(
+            f"edge {int(j[k])} -> {int(i[k])} is parallel to the normal or has zero length: its "
+            "log map has no direction (duplicate points or a fold in the surface)"
+        )
+    target = d.norm(dim=-1, keepdim=True) if length is None else length.unsqueeze(-1)
+    return coords * (target / norm)
+
+
+def transport_angle(frame_src: Tensor, frame_dst: Tensor) -> Tensor:
+    r"""The transport angle :math:`a_{ji}` from frames of j (``frame_src``) to frames of i: ``[E]``.
+
+    The smallest rotation taking :math:`n_j` to :math:`n_i` carries :math:`e_{1,j}` to
+    :math:`\cos a\, e_{1,i} + \sin a\, e_{2,i}`. Computed without trigonometry of the rotation:
+    :math:`R v = c v + k \times v + k (k \cdot v) / (1 + c)` with :math:`k = n_j \times n_i`,
+    :math:`c = n_j \cdot n_i`.
+    """
+    nj, ni, e1 = frame_src[:, 2], frame_dst[:, 2], frame_src[:, 0]
+    k = torch.linalg.cross(nj, ni)
+    c = (nj * ni).sum(-1, keepdim=True)
+    if bool((c <= -1 + 1e-9).any()):
+        bad = int((c[:, 0] <= -1 + 1e-9).nonzero()[0, 0])
+        raise ValueError(
+            f"neighbouring normals point in opposite directions (pair {bad}); the surface is "
+            "inconsistently oriented there: fix the face orientation (e.g. trimesh.repair.fix_normals)"
+        )
+    moved = c * e1 + torch.linalg.cross(k, e1) + k * (k * e1).sum(-1, keepdim=True) / (1 + c)
+    x = (moved * frame_dst[:, 0]).sum(-1)
+    y = (moved * frame_dst[:, 1]).sum(-1)
+    return torch.atan2(y, x)
+
+
+def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None):
+    """``(edge_logmap, edge_transport)`` for every edge, from positions and frames."""
+    j, i = edge_index
+    return tangent_logmap(pos, frame, edge_index, length), transport_angle(frame[j], frame[i])
