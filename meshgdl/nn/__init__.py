@@ -1,0 +1,9 @@
+"""Equivariant layers: message passing on framed graphs, group convolutions and lattice layers."""
+from .._lazy import lazy_module
+
+_EXPORTS = {
+    "FieldType": "..field_type",
+}
+
+__getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

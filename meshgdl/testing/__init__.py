@@ -1,0 +1,7 @@
+"""One-line equivariance checks, for meshgdl's own layers and for the layers users write."""
+from .._lazy import lazy_module
+
+_EXPORTS: dict[str, str] = {}
+
+__getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
