@@ -152,10 +152,10 @@ def test_polar_rotation_is_an_exact_symmetry(k, nest):
     x, y, z = graph.pos.T.numpy()
     c, s = math.cos(k * math.pi / 2), math.sin(k * math.pi / 2)
     assert np.array_equal(perm.numpy(), hp.vec2pix(nside, c * x + s * y, -s * x + c * y, z, nest=nest))
-    assert torch.equal(angles, torch.zeros_like(angles))
+    assert angles.abs().max() < 1e-14  # east/north frames are invariant under the rotation
     _assert_symmetry(graph, perm, angles)
     p2, a2 = healpix_rotation(nside, k, nest=nest)
-    assert torch.equal(p2, perm) and torch.equal(a2, angles)
+    assert torch.equal(p2, perm) and torch.equal(a2, torch.zeros_like(a2))
 
 
 def _assert_symmetry(graph, perm, angles):
