@@ -16,6 +16,12 @@ _EXPORTS = {
     # HEALPix
     "healpix_graph": ".healpix",
     "healpix_map_graph": ".healpix",
+    "healpix_rotation": ".healpix",
+    "graph_to_healpix": ".healpix_io",
+    "read_healpix_fits": ".healpix_io",
+    "write_healpix_map": ".healpix_io",
+    "healpix_coarsen": ".healpix_hierarchy",
+    "healpix_levels": ".healpix_hierarchy",
     # shared tangent geometry and curvature
     "loop_holonomy": ".holonomy",
     "face_holonomy": ".holonomy",

@@ -274,3 +274,12 @@ def healpix_rotation(graph_or_nside, k: int = 1, nest: bool = True, mask=None):
     src = frame[perm]
     angles = torch.atan2((e1 * src[:, 1]).sum(-1), (e1 * src[:, 0]).sum(-1))
     return perm, angles.to(graph.frame.dtype)
+
+
+def __getattr__(name: str):
+    # healpix_map_graph lives in healpix_io (which imports this module); the export table names this one
+    if name == "healpix_map_graph":
+        from .healpix_io import healpix_map_graph
+
+        return healpix_map_graph
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,10 @@ from .._lazy import lazy_module
 
 _EXPORTS = {
     "FieldType": "..field_type",
+    "HealpixPool": ".healpix_pool",
+    "HealpixUnpool": ".healpix_pool",
+    "healpix_pool": ".healpix_pool",
+    "healpix_unpool": ".healpix_pool",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
