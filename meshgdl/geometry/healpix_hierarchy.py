@@ -76,7 +76,7 @@ def healpix_coarsen(graph: FramedGraph, *, pessimistic: bool = False, coarse: Fr
 def healpix_levels(graph: FramedGraph, depth: int, *, pessimistic: bool = False) -> list[FramedGraph]:
     """``[graph, nside/2, nside/4, ...]``: ``depth`` coarsenings, each level annotated for pooling
     into the next (see :func:`healpix_coarsen`). A U-Net pools ``x`` with
-    ``healpix_pool(x, levels[l])`` and unpools with ``healpix_unpool(x, levels[l])``."""
+    ``pool_healpix(x, levels[l])`` and unpools with ``unpool_healpix(x, levels[l])``."""
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
     if depth and int(graph.nside) >> depth < 1:

@@ -5,8 +5,8 @@ _EXPORTS = {
     "FieldType": "..field_type",
     "HealpixPool": ".healpix_pool",
     "HealpixUnpool": ".healpix_pool",
-    "healpix_pool": ".healpix_pool",
-    "healpix_unpool": ".healpix_pool",
+    "pool_healpix": ".healpix_pool",
+    "unpool_healpix": ".healpix_pool",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

@@ -36,7 +36,7 @@ def _check(x: Tensor, n: int, field_type: FieldType | None) -> FieldType:
     return field_type
 
 
-def healpix_pool(x: Tensor, graph, field_type: FieldType | None = None, reduce: str = "mean") -> Tensor:
+def pool_healpix(x: Tensor, graph, field_type: FieldType | None = None, reduce: str = "mean") -> Tensor:
     r"""Pool node features of ``graph`` onto its parents: ``[..., N, C]`` -> ``[..., M, C]``.
 
     Args:
@@ -80,7 +80,7 @@ def healpix_pool(x: Tensor, graph, field_type: FieldType | None = None, reduce: 
     return out
 
 
-def healpix_unpool(x: Tensor, graph, field_type: FieldType | None = None) -> Tensor:
+def unpool_healpix(x: Tensor, graph, field_type: FieldType | None = None) -> Tensor:
     r"""Copy each parent's features to its children, transported into their frames:
     ``[..., M, C]`` -> ``[..., N, C]``; children whose parent was dropped get zeros."""
     parent, angle, size = _pool_maps(graph)
@@ -92,7 +92,7 @@ def healpix_unpool(x: Tensor, graph, field_type: FieldType | None = None) -> Ten
 
 
 class HealpixPool(nn.Module):
-    r"""Pooling from nside to nside/2 (:func:`healpix_pool`).
+    r"""Pooling from nside to nside/2 (:func:`pool_healpix`).
 
     Args:
         field_type (FieldType): layout of the features.
@@ -110,14 +110,14 @@ class HealpixPool(nn.Module):
         self.field_type, self.reduce = field_type, reduce
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        return healpix_pool(x, graph, self.field_type, self.reduce)
+        return pool_healpix(x, graph, self.field_type, self.reduce)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.field_type}, reduce={self.reduce!r})"
 
 
 class HealpixUnpool(nn.Module):
-    r"""Unpooling from nside/2 to nside (:func:`healpix_unpool`).
+    r"""Unpooling from nside/2 to nside (:func:`unpool_healpix`).
 
     Shapes:
         - input: ``x`` :math:`[..., M, C]` and the fine graph annotated by ``healpix_coarsen``
@@ -129,7 +129,7 @@ class HealpixUnpool(nn.Module):
         self.field_type = field_type
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        return healpix_unpool(x, graph, self.field_type)
+        return unpool_healpix(x, graph, self.field_type)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.field_type})"
