@@ -1,0 +1,56 @@
+import argparse
+
+import healpy as hp
+import numpy as np
+import pytest
+
+from meshgdl import FramedGraph
+from meshgdl.geometry import graph_to_healpix
+from meshgdl.geometry.healpix_convert import (add_convert_healpix_arguments, add_plot_arguments,
+                                              convert_healpix, plot_graph_map)
+from tests.conftest import require_data
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="meshgdl")
+    sub = parser.add_subparsers(dest="command", required=True)
+    convert = sub.add_parser("convert").add_subparsers(dest="kind", required=True)
+    add_convert_healpix_arguments(convert.add_parser("healpix"))
+    add_plot_arguments(sub.add_parser("plot"))
+    return parser
+
+
+def test_convert_and_plot_wmap(tmp_path, capsys):
+    path = require_data("healpy", "wmap_band_iqumap_r9_7yr_W_v4_udgraded32.fits")
+    mask = require_data("healpy", "wmap_temperature_analysis_mask_r9_7yr_v4_udgraded32.fits")
+    out = tmp_path / "wmap.pt"
+    args = _parser().parse_args(["convert", "healpix", str(path), "-o", str(out), "--field", "I_STOKES",
+                                 "--field", "2", "--mask", str(mask), "--quiet"])
+    assert args.func(args) == 0 and "wrote" in capsys.readouterr().out
+    graph = FramedGraph.load(out)
+    keep = hp.read_map(str(mask)) == 1
+    maps = hp.read_map(str(path), field=(0, 2), dtype=None)
+    assert graph.field_names == ["I_STOKES", "U_STOKES"] and graph.nest is True
+    assert np.array_equal(graph_to_healpix(graph), np.where(keep, maps, hp.UNSEEN).astype(np.float32))
+    png = tmp_path / "map.png"
+    args = _parser().parse_args(["plot", str(out), "-o", str(png), "--field", "U_STOKES"])
+    assert args.func(args) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    with pytest.raises(FileExistsError, match="overwrite"):
+        plot_graph_map(out, png)
+    with pytest.raises(ValueError, match="no field 'T'"):
+        plot_graph_map(out, tmp_path / "b.png", field="T")
+
+
+def test_convert_refuses_to_overwrite_and_orders_by_ring(tmp_path):
+    maps = np.arange(48, dtype=np.float64)
+    path = tmp_path / "m.fits"
+    hp.write_map(str(path), maps, dtype=np.float64)
+    out = tmp_path / "g.pt"
+    graph = convert_healpix(path, out, nest=False, progress=False)
+    assert graph.nest is False and np.array_equal(graph.x[:, 0].numpy(), maps)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        convert_healpix(path, out, progress=False)
+    assert convert_healpix(path, out, overwrite=True, progress=False).nest is True
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["convert", "healpix", str(path), "-o", str(out), "--nest", "--ring"])
