@@ -1,7 +1,7 @@
 r"""HEALPix spheres as framed graphs.
 
 Nodes are pixel centres on the unit sphere; each pixel receives an edge from each of its 8
-neighbours (7 at the 8 pixels where three base faces meet), in ``healpy.get_all_neighbours`` order
+neighbours (7 at the 24 pixels around the 8 points where only three base faces meet), in ``healpy.get_all_neighbours`` order
 (SW, W, NW, N, NE, E, SE, S). Frames are east, north, up: ``e1 = (-sin phi, cos phi, 0)``,
 ``e2 = (-cos theta cos phi, -cos theta sin phi, sin theta)``, ``n = x``; no pixel centre lies on a
 pole, so they are defined everywhere. Edges carry the exact geometry of the unit sphere:
@@ -13,9 +13,10 @@ pole, so they are defined everywhere. Edges carry the exact geometry of the unit
 and Levi-Civita transport along the great circle, which keeps the angle to the geodesic: with
 :math:`\beta_i` the direction of :math:`\log_{x_i}(x_j)` in i's frame and :math:`\beta_j` that of
 :math:`\log_{x_j}(x_i)` in j's frame, :math:`a_{ji} = \beta_i - \beta_j + \pi`. This equals
-:func:`~meshgdl.geometry.tangent.transport_angle` (the smallest rotation of the normals, tested),
-and is computed here in float64 from a few dot products per edge, in chunks, so that nside 1024
-(100M edges) needs little more memory than its output.
+:func:`~meshgdl.geometry.tangent.transport_angle` (the smallest rotation of the normals, tested).
+The geometry is computed in float64 for one pixel per symmetry class
+(:mod:`meshgdl.geometry.healpix_geometry`) and gathered chunk by chunk, so that nside 1024 (100M
+edges) takes little more time than healpy's neighbour search and little more memory than its output.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from ..graph import FramedGraph
+from .healpix_geometry import class_table, east_north_up, representatives
 
 UNSEEN = -1.6375e30  # healpy.UNSEEN, kept here so that mask parsing needs no healpy import
 _CHUNK = 1 << 15  # pixels per chunk: the float64 temporaries of a chunk stay in cache
@@ -127,31 +129,45 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     np.cumsum(counts, out=offsets[1:])
     e = int(offsets[-1])
 
-    xyz = np.stack(hp.pix2vec(nside, pixel, nest=nest), axis=1)
-    node = _NodeTerms(xyz)
+    # the geometry of one pixel per symmetry class, then gathered for every node
+    reps, table_logmap, table_transport = class_table(nside)
+    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+    table_logmap = np.ascontiguousarray(table_logmap, dtype=np_dtype)
+    table_transport = np.ascontiguousarray(table_transport, dtype=np_dtype)
+    row_of = np.zeros(npix, dtype=np.int32)
+    row_of[reps] = np.arange(len(reps))
+    pos = torch.empty(n, 3, dtype=dtype)
+    frame = torch.empty(n, 3, 3, dtype=dtype)
     edge_index = torch.empty(2, e, dtype=torch.long)
     logmap = torch.empty(e, 2, dtype=dtype)
     transport = torch.empty(e, dtype=dtype)
-    ei, lm, tr = edge_index.numpy(), logmap.numpy(), transport.numpy()
+    ps, fr, ei, lm, tr = pos.numpy(), frame.numpy(), edge_index.numpy(), logmap.numpy(), transport.numpy()
 
-    # pass 2: the geometry of every edge, a chunk of targets at a time
     def geometry(s):
-        block = nb[s:s + _CHUNK]
-        valid = block >= 0
-        lo, hi = offsets[s], offsets[s + len(block)]
-        ei[0, lo:hi] = block[valid]
-        ei[1, lo:hi] = np.repeat(np.arange(s, s + len(block)), counts[s:s + _CHUNK])
-        # missing neighbours stand in as the next node, so the block stays rectangular
-        j = np.where(valid, block, (np.arange(s, s + len(block))[:, None] + 1) % n)
-        lm0, lm1, t = node.edges(j, slice(s, s + len(block)))
-        lm[lo:hi, 0], lm[lo:hi, 1], tr[lo:hi] = lm0[valid], lm1[valid], t[valid]
+        chunk = pixel[s:s + _CHUNK]
+        m = len(chunk)
+        xyz = np.stack(hp.pix2vec(nside, chunk, nest=nest), axis=1)
+        ps[s:s + m], fr[s:s + m] = xyz, east_north_up(xyz)
+        block = nb[s:s + m]
+        lo, hi = offsets[s], offsets[s + m]
+        rows = row_of[representatives(nside, hp.nest2ring(nside, chunk) if nest else chunk)]
+        if hi - lo == 8 * m:  # no neighbour missing: gather straight into the outputs
+            ei[0, lo:hi] = block.reshape(-1)
+            ei[1, lo:hi].reshape(m, 8)[:] = np.arange(s, s + m)[:, None]
+            np.take(table_logmap, rows, axis=0, out=lm[lo:hi].reshape(m, 8, 2))
+            np.take(table_transport, rows, axis=0, out=tr[lo:hi].reshape(m, 8))
+        else:
+            valid = block >= 0
+            ei[0, lo:hi] = block[valid]
+            ei[1, lo:hi] = np.repeat(np.arange(s, s + m), counts[s:s + m])
+            lm[lo:hi], tr[lo:hi] = table_logmap[rows][valid], table_transport[rows][valid]
 
     _run(geometry, starts, workers, bar)
     bar.close()
 
     graph = FramedGraph(
-        pos=torch.from_numpy(xyz).to(dtype),
-        frame=torch.from_numpy(_east_north_up(xyz, node.s)).to(dtype),
+        pos=pos,
+        frame=frame,
         edge_index=edge_index,
         edge_logmap=logmap,
         edge_transport=transport,
@@ -163,17 +179,6 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     if validate or (validate is None and e <= _VALIDATE_MAX_EDGES):
         graph.validate()
     return graph
-
-
-def _east_north_up(xyz: np.ndarray, sin_t: np.ndarray) -> np.ndarray:
-    """Frames with rows east, north, up at unit vectors ``xyz``: ``[N, 3, 3]``."""
-    x, y, z = xyz.T
-    cos_p, sin_p = x / sin_t, y / sin_t
-    frame = np.empty((len(xyz), 3, 3))
-    frame[:, 0] = np.stack([-sin_p, cos_p, np.zeros_like(x)], 1)
-    frame[:, 1] = np.stack([-z * cos_p, -z * sin_p, sin_t], 1)
-    frame[:, 2] = xyz
-    return frame
 
 
 def _run(fn, starts, workers: int, bar) -> None:
@@ -188,37 +193,6 @@ def _run(fn, starts, workers: int, bar) -> None:
     with ThreadPoolExecutor(workers) as pool:
         for _ in pool.map(fn, starts):
             bar.update()
-
-
-class _NodeTerms:
-    r"""Per-node terms of the exact sphere geometry, and the edge kernel that combines them.
-
-    With :math:`s = \sin\theta`, :math:`p = x_i x_j + y_i y_j` and :math:`q = x_i y_j - y_i x_j`,
-    the coordinates of :math:`x_j` in i's east/north frame are :math:`(q / s_i,\; s_i z_j - z_i p / s_i)`
-    and those of :math:`x_i` in j's frame :math:`(-q / s_j,\; s_j z_i - z_j p / s_j)`; their norm is
-    :math:`\sin d_{ij}`, and :math:`\cos d_{ij} = p + z_i z_j`.
-    """
-
-    def __init__(self, xyz: np.ndarray):
-        self.x, self.y, self.z = (np.ascontiguousarray(c) for c in xyz.T)
-        self.s = np.hypot(self.x, self.y)
-        self.inv_s = 1.0 / self.s
-        self.w = self.z * self.inv_s  # z / s, cot(theta)
-
-    def edges(self, j: np.ndarray, i):
-        """Log map coordinates and transport of edges ``j[r, c] -> i[r]``: three ``j``-shaped arrays."""
-        xi, yi, zi, si, wi, isi = (v[i, None] for v in (self.x, self.y, self.z, self.s, self.w, self.inv_s))
-        xj, yj, zj, sj, wj, isj = (np.take(v, j) for v in (self.x, self.y, self.z, self.s, self.w, self.inv_s))
-        p = xi * xj + yi * yj
-        q = xi * yj - yi * xj
-        a, b = q * isi, si * zj - wi * p  # x_j in i's frame
-        a2, b2 = q * isj, sj * zi - wj * p  # x_i in j's frame is (-a2, b2)
-        sin_d = np.sqrt(a * a + b * b)
-        with np.errstate(invalid="ignore", divide="ignore"):  # stand-in self edges, dropped later
-            scale = np.arctan2(sin_d, p + zi * zj) / sin_d
-        # a_ji = arg(L_i) - arg(L_j) + pi = arg(-L_i conj(L_j)), L_i = (a, b), L_j = (-a2, b2)
-        transport = np.arctan2(a * b2 + b * a2, a * a2 - b * b2)
-        return a * scale, b * scale, transport
 
 
 def healpix_rotation(graph_or_nside, k: int = 1, nest: bool = True, mask=None):

@@ -1,0 +1,70 @@
+"""HEALPix to graph: seconds and peak memory of ``healpix_graph``, against healpy's neighbour search.
+
+    PYTHONPATH=. python benchmarks/bench_healpix.py                 # nside 64 .. 1024
+    PYTHONPATH=. python benchmarks/bench_healpix.py --nside 64 256  # some
+
+The floor is one ``healpy.get_all_neighbours`` call over all pixels, timed in the same process right
+after the build. Each nside runs in a fresh process, so that its peak resident memory (above the
+memory after imports) belongs to it alone; the output is the graph's tensors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def _one(nside: int, repeats: int) -> dict:
+    import gc
+
+    import healpy as hp
+    import numpy as np
+    import torch
+
+    from meshgdl.geometry import healpix_graph
+
+    torch.set_num_threads(1)
+    healpix_graph(2)  # warm the imports
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    build = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        graph = healpix_graph(nside, validate=False)
+        build.append(time.perf_counter() - start)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        out = sum(v.numel() * v.element_size() for v in graph.values() if isinstance(v, torch.Tensor))
+        edges = graph.num_edges
+        del graph
+        gc.collect()
+    floor = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        hp.get_all_neighbours(nside, np.arange(12 * nside**2), nest=True)
+        floor.append(time.perf_counter() - start)
+    return {"nside": nside, "edges": edges, "build_s": min(build), "floor_s": min(floor),
+            "peak_bytes": peak, "output_bytes": out}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nside", type=int, nargs="*", default=[64, 128, 256, 512, 1024])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(_one(args.one, repeats=3 if args.one <= 256 else 1)))
+        return 0
+    print(f"{'nside':>6} {'edges':>12} {'build s':>9} {'floor s':>9} {'ratio':>6} {'peak MB':>9} {'out MB':>8} {'peak/out':>8}")
+    for nside in args.nside:
+        run = subprocess.run([sys.executable, __file__, "--one", str(nside)], capture_output=True, text=True, check=True)
+        r = json.loads(run.stdout.strip().splitlines()[-1])
+        print(f"{r['nside']:>6} {r['edges']:>12,} {r['build_s']:>9.3f} {r['floor_s']:>9.3f} "
+              f"{r['build_s'] / r['floor_s']:>6.2f} {r['peak_bytes'] / 2**20:>9.0f} {r['output_bytes'] / 2**20:>8.0f} "
+              f"{r['peak_bytes'] / r['output_bytes']:>8.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

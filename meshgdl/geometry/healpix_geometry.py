@@ -1,0 +1,117 @@
+r"""The exact edge geometry of HEALPix, computed once per symmetry class of pixels.
+
+East/north frames are invariant under every rotation about the polar axis, so the log maps and
+transports of a pixel's edges, slot by slot in healpy's compass order, depend only on the pixel's
+place up to the rotations that map the HEALPix grid onto itself near it:
+
+* every ring is invariant under quarter turns, so a ring of ``4m`` pixels has ``m`` classes;
+* rings :math:`n_{side} + 2 \ldots 3 n_{side} - 2` have every neighbour in an equatorial ring, where
+  the grid is invariant under a turn by one pixel: one class per ring.
+
+That leaves about :math:`n_{side}^2` classes out of :math:`12 n_{side}^2` pixels. The geometry of
+one pixel per class is computed in float64 (:func:`edge_geometry`) and gathered for all others;
+``tests/geometry/test_healpix.py`` holds the result equal to the generic tangent geometry at every
+edge.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def ring_of(nside: int, ring_pixel: np.ndarray):
+    """Ring number ``r`` (1 .. 4 nside - 1) and first RING pixel of that ring, for RING pixels."""
+    p = np.asarray(ring_pixel, dtype=np.int64)
+    npix, ncap = 12 * nside * nside, 2 * nside * (nside - 1)
+    r = np.empty_like(p)
+    north, south = p < ncap, p >= npix - ncap
+    middle = ~(north | south)
+    r[north] = (1 + _isqrt(1 + 2 * p[north])) // 2
+    r[middle] = (p[middle] - ncap) // (4 * nside) + nside
+    rs = (1 + _isqrt(2 * (npix - p[south]) - 1)) // 2
+    r[south] = 4 * nside - rs
+    return r, ring_start(nside, r)
+
+
+def ring_start(nside: int, r: np.ndarray) -> np.ndarray:
+    """First RING pixel of ring ``r``."""
+    npix, ncap = 12 * nside * nside, 2 * nside * (nside - 1)
+    rs = 4 * nside - r
+    return np.where(r < nside, 2 * r * (r - 1),
+                    np.where(r <= 3 * nside, ncap + (r - nside) * 4 * nside, npix - 2 * rs * (rs + 1)))
+
+
+def ring_period(nside: int, r: np.ndarray) -> np.ndarray:
+    """Pixels per symmetry class cycle of ring ``r``: a quarter of the ring, or 1 deep in the belt."""
+    quarter = np.minimum(np.minimum(r, nside), 4 * nside - r)
+    return np.where((r >= nside + 2) & (r <= 3 * nside - 2), 1, quarter)
+
+
+def _isqrt(v: np.ndarray) -> np.ndarray:
+    s = np.floor(np.sqrt(v.astype(np.float64))).astype(np.int64)
+    s -= s * s > v  # float rounding, at most one step either way
+    s += (s + 1) * (s + 1) <= v
+    return s
+
+
+def representatives(nside: int, ring_pixel: np.ndarray) -> np.ndarray:
+    """The RING pixel that stands for each RING pixel: the first of its ring in its class."""
+    r, start = ring_of(nside, ring_pixel)
+    return start + (ring_pixel - start) % ring_period(nside, r)
+
+
+def class_table(nside: int):
+    """Every representative pixel (RING), with the log maps ``[R, 8, 2]`` and transports ``[R, 8]``
+    of its edges from its 8 neighbours in healpy's order (junk where a neighbour is missing)."""
+    import healpy as hp
+
+    rings = np.arange(1, 4 * nside, dtype=np.int64)
+    period = ring_period(nside, rings)
+    reps = np.repeat(ring_start(nside, rings), period) + _ramp(period)
+    nb = hp.get_all_neighbours(nside, reps, nest=False).T
+    xi = np.stack(hp.pix2vec(nside, reps, nest=False), -1)[:, None, :]
+    xj = np.stack(hp.pix2vec(nside, np.maximum(nb, 0), nest=False), -1)
+    a, b, transport = edge_geometry(xi, xj)
+    return reps, np.stack([a, b], -1), transport
+
+
+def _ramp(period: np.ndarray) -> np.ndarray:
+    """``0 .. period[k] - 1`` for each k, concatenated."""
+    ends = np.cumsum(period)
+    return np.arange(ends[-1]) - np.repeat(ends - period, period)
+
+
+def edge_geometry(xi: np.ndarray, xj: np.ndarray):
+    r"""Exact log map coordinates and transport of edges ``j -> i`` on the unit sphere, in east/north
+    frames: unit vectors ``[..., 3]`` (broadcast) -> three arrays.
+
+    With :math:`s = \sin\theta`, :math:`p = x_i x_j + y_i y_j` and :math:`q = x_i y_j - y_i x_j`,
+    :math:`x_j` has coordinates :math:`(q / s_i,\; s_i z_j - z_i p / s_i)` in i's frame and
+    :math:`x_i` has :math:`(-q / s_j,\; s_j z_i - z_j p / s_j)` in j's; their norm is
+    :math:`\sin d_{ij}` and :math:`\cos d_{ij} = p + z_i z_j`. The log map is the first scaled to
+    length :math:`d_{ij}`; the transport keeps the angle to the great circle:
+    :math:`a_{ji} = \arg L_i - \arg L_j + \pi`.
+    """
+    (xi, yi, zi), (xj, yj, zj) = np.moveaxis(xi, -1, 0), np.moveaxis(xj, -1, 0)
+    si, sj = np.sqrt(xi * xi + yi * yi), np.sqrt(xj * xj + yj * yj)  # hypot is several times slower
+    p = xi * xj + yi * yj
+    q = xi * yj - yi * xj
+    with np.errstate(invalid="ignore", divide="ignore"):  # stand-ins for missing neighbours
+        a, b = q / si, si * zj - zi * p / si  # x_j in i's frame
+        a2, b2 = q / sj, sj * zi - zj * p / sj  # x_i in j's frame is (-a2, b2)
+        sin_d = np.sqrt(a * a + b * b)
+        scale = np.arctan2(sin_d, p + zi * zj) / sin_d
+    # arg(-L_i conj(L_j)) with L_i = (a, b), L_j = (-a2, b2)
+    transport = np.arctan2(a * b2 + b * a2, a * a2 - b * b2)
+    return a * scale, b * scale, transport
+
+
+def east_north_up(xyz: np.ndarray) -> np.ndarray:
+    """Frames with rows east, north, up at unit vectors ``xyz`` ``[N, 3]``: ``[N, 3, 3]``."""
+    x, y, z = xyz.T
+    s = np.sqrt(x * x + y * y)  # no pixel centre is on a pole
+    cos_p, sin_p = x / s, y / s
+    frame = np.empty((len(xyz), 3, 3))
+    frame[:, 0, 0], frame[:, 0, 1], frame[:, 0, 2] = -sin_p, cos_p, 0.0
+    frame[:, 1, 0], frame[:, 1, 1], frame[:, 1, 2] = -z * cos_p, -z * sin_p, s
+    frame[:, 2] = xyz
+    return frame
