@@ -110,24 +110,46 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     n = len(pixel)
     starts = range(0, n, _CHUNK)
     bar = tqdm(total=2 * len(starts), desc=f"healpix nside {nside}", unit="chunk", disable=not progress)
+    if n >= 2**31 // 8:
+        raise ValueError(f"{n} pixels is beyond what one graph holds here (2**28); split the sky by base pixel")
     workers = max(1, torch.get_num_threads())
 
-    # pass 1: neighbours as node ids (-1 where missing or masked)
+    # pass 1: neighbours as node ids, written where edge_index will live and compacted in place
     node_of = None
     if mask is not None:
         node_of = np.full(npix + 1, -1, dtype=np.int64)  # slot npix catches healpy's -1
         node_of[pixel] = np.arange(n)
-    nb = np.empty((n, 8), dtype=np.int32 if n < 2**31 else np.int64)
-
-    def neighbours(s):
-        block = hp.get_all_neighbours(nside, pixel[s:s + _CHUNK], nest=nest).T
-        nb[s:s + _CHUNK] = block if node_of is None else node_of[block]
-
-    _run(neighbours, starts, workers, bar)
-    counts = (nb >= 0).sum(1)
+    # a full sky has 24 missing neighbours, so 2 E = 16 n - 48; a partial sky shrinks this below
+    storage = torch.empty(16 * n - (48 if mask is None else 0), dtype=torch.long)
+    buf = storage.numpy()
+    counts = np.empty(n, dtype=np.int8)
+    present = np.empty((n, 1), dtype=np.uint8)  # which of the 8 slots hold a neighbour, as bits
+    e = 0
+    for s in starts:
+        chunk = pixel[s:s + _CHUNK]
+        m = len(chunk)
+        block = buf[8 * s:8 * (s + m)].reshape(m, 8)
+        block[:] = hp.get_all_neighbours(nside, chunk, nest=nest).T
+        if node_of is not None:
+            block[:] = node_of[block]
+        valid = block >= 0
+        counts[s:s + m] = valid.sum(1)
+        present[s:s + m] = np.packbits(valid, axis=1)
+        k = int(counts[s:s + m].sum(dtype=np.int64))
+        if k < 8 * m:
+            buf[e:e + k] = block[valid]  # a copy first, so the overlap is safe
+        elif e < 8 * s:
+            buf[e:e + k] = block.reshape(-1).copy()
+        e += k
+        bar.update()
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    e = int(offsets[-1])
+    if 2 * e == len(buf):
+        edge_index = storage.view(2, e)
+    else:  # a partial sky: move the sources into a tensor of the exact size, so no slack is saved
+        edge_index = torch.empty(2, e, dtype=torch.long)
+        edge_index[0] = storage[:e]
+    del storage, buf
 
     # the geometry of one pixel per symmetry class, then gathered for every node
     reps, table_logmap, table_transport = class_table(nside)
@@ -138,7 +160,6 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     row_of[reps] = np.arange(len(reps))
     pos = torch.empty(n, 3, dtype=dtype)
     frame = torch.empty(n, 3, 3, dtype=dtype)
-    edge_index = torch.empty(2, e, dtype=torch.long)
     logmap = torch.empty(e, 2, dtype=dtype)
     transport = torch.empty(e, dtype=dtype)
     ps, fr, ei, lm, tr = pos.numpy(), frame.numpy(), edge_index.numpy(), logmap.numpy(), transport.numpy()
@@ -148,17 +169,14 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
         m = len(chunk)
         xyz = np.stack(hp.pix2vec(nside, chunk, nest=nest), axis=1)
         ps[s:s + m], fr[s:s + m] = xyz, east_north_up(xyz)
-        block = nb[s:s + m]
         lo, hi = offsets[s], offsets[s + m]
         rows = row_of[representatives(nside, hp.nest2ring(nside, chunk) if nest else chunk)]
         if hi - lo == 8 * m:  # no neighbour missing: gather straight into the outputs
-            ei[0, lo:hi] = block.reshape(-1)
             ei[1, lo:hi].reshape(m, 8)[:] = np.arange(s, s + m)[:, None]
             np.take(table_logmap, rows, axis=0, out=lm[lo:hi].reshape(m, 8, 2))
             np.take(table_transport, rows, axis=0, out=tr[lo:hi].reshape(m, 8))
         else:
-            valid = block >= 0
-            ei[0, lo:hi] = block[valid]
+            valid = np.unpackbits(present[s:s + m], axis=1).astype(bool)
             ei[1, lo:hi] = np.repeat(np.arange(s, s + m), counts[s:s + m])
             lm[lo:hi], tr[lo:hi] = table_logmap[rows][valid], table_transport[rows][valid]
 

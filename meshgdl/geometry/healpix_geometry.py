@@ -68,8 +68,8 @@ def class_table(nside: int):
     period = ring_period(nside, rings)
     reps = np.repeat(ring_start(nside, rings), period) + _ramp(period)
     nb = hp.get_all_neighbours(nside, reps, nest=False).T
-    xi = np.stack(hp.pix2vec(nside, reps, nest=False), -1)[:, None, :]
-    xj = np.stack(hp.pix2vec(nside, np.maximum(nb, 0), nest=False), -1)
+    xi = [c[:, None] for c in hp.pix2vec(nside, reps, nest=False)]
+    xj = hp.pix2vec(nside, np.maximum(nb, 0), nest=False)
     a, b, transport = edge_geometry(xi, xj)
     return reps, np.stack([a, b], -1), transport
 
@@ -82,7 +82,7 @@ def _ramp(period: np.ndarray) -> np.ndarray:
 
 def edge_geometry(xi: np.ndarray, xj: np.ndarray):
     r"""Exact log map coordinates and transport of edges ``j -> i`` on the unit sphere, in east/north
-    frames: unit vectors ``[..., 3]`` (broadcast) -> three arrays.
+    frames: unit vectors ``[..., 3]``, or their components ``(x, y, z)`` (broadcast) -> three arrays.
 
     With :math:`s = \sin\theta`, :math:`p = x_i x_j + y_i y_j` and :math:`q = x_i y_j - y_i x_j`,
     :math:`x_j` has coordinates :math:`(q / s_i,\; s_i z_j - z_i p / s_i)` in i's frame and
@@ -91,7 +91,10 @@ def edge_geometry(xi: np.ndarray, xj: np.ndarray):
     length :math:`d_{ij}`; the transport keeps the angle to the great circle:
     :math:`a_{ji} = \arg L_i - \arg L_j + \pi`.
     """
-    (xi, yi, zi), (xj, yj, zj) = np.moveaxis(xi, -1, 0), np.moveaxis(xj, -1, 0)
+    # components as contiguous arrays: strided operands make every step several times slower
+    (xi, yi, zi), (xj, yj, zj) = (
+        [np.ascontiguousarray(c) for c in (np.moveaxis(v, -1, 0) if isinstance(v, np.ndarray) else v)]
+        for v in (xi, xj))
     si, sj = np.sqrt(xi * xi + yi * yi), np.sqrt(xj * xj + yj * yj)  # hypot is several times slower
     p = xi * xj + yi * yj
     q = xi * yj - yi * xj

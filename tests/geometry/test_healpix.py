@@ -146,6 +146,8 @@ def test_partial_sky():
     assert torch.equal(graph.edge_transport, full.edge_transport[eid])
     inside = keep[full.edge_index[0]] & keep[full.edge_index[1]]
     assert graph.num_edges == int(inside.sum())
+    for g in (graph, full):  # no slack in the storage that a save would write
+        assert g.edge_index.untyped_storage().nbytes() == g.edge_index.numel() * 8
     # UNSEEN map and masked array give the same graph
     m = np.where(keep, 1.5, hp.UNSEEN)
     assert torch.equal(healpix_graph(nside, mask=m).pixel, graph.pixel)
@@ -206,3 +208,12 @@ def test_bad_input():
         healpix_graph(2, mask=np.full(48, np.nan))
     with pytest.raises(TypeError, match="floating torch dtype"):
         healpix_graph(2, dtype=torch.int32)
+
+
+def test_polar_rotation_matches_healpy_rotator():
+    """x[perm] is the map rotated by healpy's Rotator(rot=(-90 k, 0, 0)) (exact at pixel centres)."""
+    nside, k = 8, 1
+    m = np.random.default_rng(0).standard_normal(12 * nside**2)
+    perm, _ = healpix_rotation(nside, k, nest=False)
+    rotator = hp.Rotator(rot=(-90 * k, 0, 0), deg=True)
+    assert np.abs(rotator.rotate_map_pixel(m) - m[perm.numpy()]).max() < 1e-12
