@@ -217,3 +217,17 @@ def test_polar_rotation_matches_healpy_rotator():
     perm, _ = healpix_rotation(nside, k, nest=False)
     rotator = hp.Rotator(rot=(-90 * k, 0, 0), deg=True)
     assert np.abs(rotator.rotate_map_pixel(m) - m[perm.numpy()]).max() < 1e-12
+
+
+@pytest.mark.slow
+def test_nside_1024_builds():
+    """The large conversion of the issue: 12.6M pixels, 100M edges (a few GB; minutes on 2 cores)."""
+    nside = 1024
+    graph = healpix_graph(nside)
+    assert graph.num_nodes == 12 * nside**2 and graph.num_edges == 8 * graph.num_nodes - 24
+    pick = torch.randint(0, graph.num_edges, (100_000,), generator=torch.Generator().manual_seed(0))
+    j, i = graph.edge_index[:, pick]
+    exact = lambda nodes: np.stack(hp.pix2vec(nside, graph.pixel[nodes].numpy(), nest=True), 1)
+    a, b, t = edge_geometry(exact(i), exact(j))
+    assert np.abs(graph.edge_logmap[pick].numpy() - np.stack([a, b], 1)).max() < 1e-6
+    assert wrap_angle(graph.edge_transport[pick].double() - torch.from_numpy(t)).abs().max() < 1e-5
