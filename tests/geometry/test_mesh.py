@@ -306,3 +306,20 @@ def test_read_mesh_keeps_vertex_order_and_reports_missing_files(tmp_path):
     assert np.allclose(v, v2)
     with pytest.raises(FileNotFoundError, match="no mesh file"):
         read_mesh(tmp_path / "absent.obj")
+
+
+@pytest.mark.parametrize("suffix", ["stl", "off", "obj"])
+def test_every_file_format_reads_to_the_same_graph(tmp_path, suffix):
+    v, f = icosphere(2)
+    trimesh.Trimesh(v, f, process=False).export(tmp_path / f"s.{suffix}")
+    g = load_mesh(tmp_path / f"s.{suffix}", dtype=F64)
+    assert g.num_nodes == len(v) and g.face.shape[1] == len(f)
+    assert abs(float(face_holonomy(g).sum()) - 4 * math.pi) < 1e-8
+
+
+def test_a_trimesh_object_is_accepted():
+    m = trimesh.creation.icosphere(subdivisions=1)
+    g = mesh_graph(m, dtype=F64)
+    assert torch.equal(g.edge_index, mesh_graph(np.array(m.vertices), np.array(m.faces)).edge_index)
+    with pytest.raises(TypeError, match="needs faces"):
+        mesh_graph(np.array(m.vertices))
