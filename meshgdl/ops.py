@@ -1,0 +1,141 @@
+r"""Aggregation kernels: the one place where messages are summed into nodes.
+
+Backends, chosen once per process with :func:`set_backend` (or the ``MESHGDL_BACKEND`` variable):
+
+* ``"native"`` (default): ``Tensor.index_add_``, what PyG's own ``scatter`` uses for sums.
+* ``"torch_scatter"``: the ``torch-scatter`` extension, when installed (``pip install
+  'meshgdl[scatter]'``; detected once, by :func:`has_torch_scatter`).
+* ``"csr"``: a sparse CSR matrix times a dense matrix, sorted by receiver. Deterministic on every
+  device, and the path the fused layers use for their fixed per-edge coefficients.
+
+:func:`set_deterministic` makes every sum use the CSR path, so that training is reproducible
+bit for bit on GPUs too (atomic scatter adds are not).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+BACKENDS = ("native", "torch_scatter", "csr")
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+_state = {"backend": os.environ.get("MESHGDL_BACKEND", "native"), "deterministic": False}
+
+
+@lru_cache(maxsize=1)
+def has_torch_scatter() -> bool:
+    """Whether the optional ``torch-scatter`` extension imports."""
+    try:
+        import torch_scatter  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def available_backends() -> tuple[str, ...]:
+    return tuple(b for b in BACKENDS if b != "torch_scatter" or has_torch_scatter())
+
+
+def set_backend(name: str) -> None:
+    """Choose the aggregation backend for every layer: one of :data:`BACKENDS`."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+    if name == "torch_scatter" and not has_torch_scatter():
+        raise ValueError("torch-scatter is not installed: pip install --no-build-isolation torch-scatter")
+    _state["backend"] = name
+
+
+def get_backend() -> str:
+    return "csr" if _state["deterministic"] else _state["backend"]
+
+
+def set_deterministic(flag: bool = True) -> None:
+    """Route every aggregation through the deterministic CSR path (``True``) or the backend."""
+    _state["deterministic"] = bool(flag)
+
+
+def scatter_sum(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    r"""``out[i] = sum over e with index[e] == i of src[e]``: ``[E, *]``, ``[E]`` -> ``[dim_size, *]``."""
+    backend = get_backend()
+    if backend == "torch_scatter" and not torch.compiler.is_compiling():
+        import torch_scatter
+
+        return torch_scatter.scatter_add(src, index, dim=0, dim_size=dim_size)
+    if backend == "csr":
+        ones = torch.ones(index.numel(), dtype=src.dtype, device=src.device)
+        return SparseOperator(index, torch.arange(index.numel(), device=index.device), ones, (dim_size, index.numel()))(src)
+    out = src.new_zeros((dim_size,) + src.shape[1:])
+    return out.index_add_(0, index, src)
+
+
+def scatter_mean(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    """Mean of ``src`` over each group; empty groups give zero."""
+    count = scatter_sum(torch.ones_like(index, dtype=src.dtype), index, dim_size).clamp_min(1)
+    return scatter_sum(src, index, dim_size) / count.view((-1,) + (1,) * (src.dim() - 1))
+
+
+class SparseOperator(torch.nn.Module):
+    r"""A fixed sparse matrix :math:`A` of shape ``[rows, cols]`` applied to dense features.
+
+    ``A[row[k], col[k]] = value[k]`` (repeated entries add). Stored once as CSR together with its
+    transpose, so that :math:`y = A x` and the backward :math:`\partial x = A^\top \partial y` are
+    both one sparse-dense product, deterministic on every device. Gradients flow to ``x`` only:
+    ``A`` is geometry, built once and reused. The product is a registered custom operator, so
+    ``torch.compile`` keeps it in one graph.
+
+    Shapes:
+        - input: :math:`[\text{cols}, C]`
+        - output: :math:`[\text{rows}, C]`
+    """
+
+    def __init__(self, row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]):
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        for prefix, (r, c, sh) in {"a": (row, col, self.shape), "t": (col, row, self.shape[::-1])}.items():
+            crow, ccol, cval = _csr_arrays(r, c, value, sh)
+            self.register_buffer(f"{prefix}_crow", crow, persistent=False)
+            self.register_buffer(f"{prefix}_col", ccol, persistent=False)
+            self.register_buffer(f"{prefix}_val", cval, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[0] != self.shape[1]:
+            raise ValueError(f"SparseOperator of shape {list(self.shape)} applied to {x.shape[0]} rows")
+        return spmm(self.a_crow, self.a_col, self.a_val.to(x.dtype), self.t_crow, self.t_col, self.t_val.to(x.dtype), x)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.a_val.numel())
+
+
+def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape):
+    order = torch.argsort(row * shape[1] + col)
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.cumsum(torch.bincount(row, minlength=shape[0]), 0)
+    return crow, col[order].contiguous(), value[order].contiguous()
+
+
+@torch.library.custom_op("meshgdl::spmm", mutates_args=())
+def spmm(crow: Tensor, col: Tensor, val: Tensor, crow_t: Tensor, col_t: Tensor, val_t: Tensor, x: Tensor) -> Tensor:
+    """``A @ x`` for ``A`` in CSR arrays; the transpose's arrays come along for the backward."""
+    a = torch.sparse_csr_tensor(crow, col, val, (crow.numel() - 1, x.shape[0]), check_invariants=False)
+    return (a @ x.reshape(x.shape[0], -1)).reshape((crow.numel() - 1,) + x.shape[1:])
+
+
+@spmm.register_fake
+def _(crow, col, val, crow_t, col_t, val_t, x):
+    return x.new_empty((crow.shape[0] - 1,) + x.shape[1:])
+
+
+def _spmm_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:6])
+
+
+def _spmm_backward(ctx, grad):
+    crow, col, val, crow_t, col_t, val_t = ctx.saved_tensors
+    return None, None, None, None, None, None, spmm(crow_t, col_t, val_t, crow, col, val, grad)
+
+
+spmm.register_autograd(_spmm_backward, setup_context=_spmm_setup)

@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from meshgdl import ops
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    before = ops.get_backend()
+    yield
+    ops.set_deterministic(False)
+    ops.set_backend(before)
+
+
+def random_scatter(dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    index = torch.randint(0, 50, (400,), generator=g)
+    src = torch.randn(400, 3, 2, generator=g, dtype=dtype, requires_grad=True)
+    return src, index
+
+
+@pytest.mark.parametrize("backend", ["native", "torch_scatter", "csr"])
+def test_every_backend_sums_like_a_plain_loop(backend, dtype):
+    if backend not in ops.available_backends():
+        pytest.skip("torch-scatter is not installed: pip install --no-build-isolation torch-scatter")
+    ops.set_backend(backend)
+    src, index = random_scatter(dtype)
+    expected = torch.stack([src[index == i].sum(0) for i in range(51)])
+    out = ops.scatter_sum(src, index, 51)
+    assert torch.allclose(out, expected, atol=1e-5 if dtype == torch.float32 else 1e-12)
+    out.pow(2).sum().backward()
+    assert torch.allclose(src.grad, 2 * expected[index], atol=1e-5 if dtype == torch.float32 else 1e-12)
+    mean = ops.scatter_mean(src, index, 51)
+    assert torch.allclose(mean[50], torch.zeros(3, 2, dtype=dtype))  # an empty group is zero
+
+
+def test_deterministic_mode_uses_csr_and_agrees():
+    src, index = random_scatter(torch.float64)
+    plain = ops.scatter_sum(src, index, 50)
+    ops.set_deterministic(True)
+    assert ops.get_backend() == "csr"
+    assert torch.allclose(ops.scatter_sum(src, index, 50), plain, atol=1e-12)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="choose one of"):
+        ops.set_backend("cuda_magic")
+
+
+def sparse_case(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    row, col = torch.randint(0, 30, (200,), generator=g), torch.randint(0, 20, (200,), generator=g)
+    value = torch.randn(200, generator=g, dtype=torch.float64)
+    dense = torch.zeros(30, 20, dtype=torch.float64).index_put_((row, col), value, accumulate=True)
+    return ops.SparseOperator(row, col, value, (30, 20)), dense
+
+
+def test_sparse_operator_is_the_dense_matrix_forward_and_backward():
+    op, dense = sparse_case()
+    x = torch.randn(20, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(op(x), dense @ x, atol=1e-12)
+    assert torch.autograd.gradcheck(op, (x,))
+    assert torch.autograd.gradgradcheck(op, (x,))
+    with pytest.raises(ValueError, match="applied to 21 rows"):
+        op(torch.randn(21, 4, dtype=torch.float64))
+
+
+def test_sparse_operator_compiles_without_graph_breaks():
+    op, dense = sparse_case(1)
+    x = torch.randn(20, 3, dtype=torch.float64, requires_grad=True)
+    torch._dynamo.reset()
+    f = torch.compile(lambda x: op(x).tanh().sum(), fullgraph=True)
+    f(x).backward()
+    expected = dense.T @ (1 - torch.tanh(dense @ x) ** 2)
+    assert torch.allclose(x.grad, expected, atol=1e-12)
