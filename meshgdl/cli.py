@@ -2,6 +2,8 @@
 
     meshgdl info FILE                      describe a mesh file or a saved graph
     meshgdl convert mesh IN -o OUT.pt      build a framed graph from a mesh file and save it
+    meshgdl convert healpix IN.fits -o OUT.pt   a HEALPix map (FITS) as a graph with its values
+    meshgdl plot OUT.pt -o map.png         a Mollweide view of a converted HEALPix graph
 """
 from __future__ import annotations
 
@@ -87,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument("--dtype", choices=sorted(_DTYPES), default="float32")
     mesh.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     mesh.set_defaults(run=cmd_convert_mesh)
+    from .geometry.healpix_convert import add_convert_healpix_arguments, add_plot_arguments
+
+    add_convert_healpix_arguments(kinds.add_parser("healpix", help="a HEALPix map (FITS, RING or NESTED)"))
+    add_plot_arguments(sub.add_parser("plot", help="draw a converted HEALPix graph (Mollweide view)"))
     return parser
 
 

@@ -2,21 +2,19 @@
 
     meshgdl convert healpix IN.fits -o OUT.pt [--field I_STOKES ...] [--ring] [--mask M.fits]
     meshgdl plot OUT.pt -o map.png [--field 0]
+
+Nothing heavy is imported at module level, so that building the command's parser stays fast.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
-
-from ..graph import FramedGraph
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_DTYPES = ("float32", "float64")
 
 
 def convert_healpix(inp, out, field=None, nest=None, mask=None, overwrite: bool = False,
-                    progress: bool = True, dtype=torch.float32) -> FramedGraph:
+                    progress: bool = True, dtype=None):
     """Convert a HEALPix FITS map into a saved graph (:func:`~meshgdl.geometry.healpix_map_graph`).
 
     Args:
@@ -28,12 +26,18 @@ def convert_healpix(inp, out, field=None, nest=None, mask=None, overwrite: bool 
         overwrite (bool): replace ``out`` if it exists. (default: ``False``)
         progress (bool): show a progress bar. (default: ``True``)
         dtype: dtype of the geometry (features keep the file's dtype). (default: ``torch.float32``)
+
+    Returns:
+        The :class:`~meshgdl.FramedGraph` that was saved.
     """
+    import torch
+
     from .healpix_io import healpix_map_graph
 
+    dtype = torch.float32 if dtype is None else getattr(torch, dtype) if isinstance(dtype, str) else dtype
     out = Path(out)
     if out.exists() and not overwrite:  # before the work, not after it
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--force) to replace it")
     graph = healpix_map_graph(inp, field=field, graph_nest=True if nest is None else bool(nest), mask=mask,
                               dtype=dtype, progress=progress)
     graph.save(out, overwrite=overwrite)
@@ -57,11 +61,12 @@ def plot_graph_map(graph_path, out_png, field=0, title=None, overwrite: bool = F
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from ..graph import FramedGraph
     from .healpix_io import graph_to_healpix
 
     out_png = Path(out_png)
     if out_png.exists() and not overwrite:
-        raise FileExistsError(f"{out_png} exists; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(f"{out_png} exists; pass overwrite=True (--force) to replace it")
     graph = FramedGraph.load(graph_path)
     if "x" not in graph or graph.x is None:
         raise ValueError(f"{graph_path} holds no node features to plot (convert a map, not a bare sphere)")
@@ -92,17 +97,17 @@ def add_convert_healpix_arguments(parser: argparse.ArgumentParser) -> argparse.A
     order.add_argument("--nest", dest="nest", action="store_true", default=None, help="nested node order (default)")
     order.add_argument("--ring", dest="nest", action="store_false", help="ring node order")
     parser.add_argument("--mask", help="mask FITS map: pixels with 1 are kept, 0 or UNSEEN dropped")
-    parser.add_argument("--dtype", choices=sorted(_DTYPES), default="float32", help="dtype of the geometry (default: float32)")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument("--dtype", choices=_DTYPES, default="float32", help="dtype of the geometry (default: float32)")
+    parser.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=convert_healpix_command)
+    parser.set_defaults(run=convert_healpix_command)
     return parser
 
 
 def convert_healpix_command(args: argparse.Namespace) -> int:
     fields = None if args.field is None else [int(f) if f.isdigit() else f for f in args.field]
     graph = convert_healpix(args.input, args.output, field=fields, nest=args.nest, mask=args.mask,
-                            overwrite=args.overwrite, progress=not args.quiet, dtype=_DTYPES[args.dtype])
+                            overwrite=args.force, progress=not args.quiet, dtype=args.dtype)
     print(graph.summary())
     print(f"wrote {args.output}")
     return 0
@@ -116,13 +121,13 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--title", help="title (default: file and field names)")
     parser.add_argument("--min", type=float, help="lower end of the colour scale")
     parser.add_argument("--max", type=float, help="upper end of the colour scale")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    parser.set_defaults(func=plot_command)
+    parser.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    parser.set_defaults(run=plot_command)
     return parser
 
 
 def plot_command(args: argparse.Namespace) -> int:
     path = plot_graph_map(args.graph, args.output, field=args.field, title=args.title,
-                          overwrite=args.overwrite, min=args.min, max=args.max)
+                          overwrite=args.force, min=args.min, max=args.max)
     print(f"wrote {path}")
     return 0

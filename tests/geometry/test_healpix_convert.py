@@ -1,43 +1,33 @@
-import argparse
-
 import healpy as hp
 import numpy as np
 import pytest
 
 from meshgdl import FramedGraph
+from meshgdl.cli import main
 from meshgdl.geometry import graph_to_healpix
-from meshgdl.geometry.healpix_convert import (add_convert_healpix_arguments, add_plot_arguments,
-                                              convert_healpix, plot_graph_map)
+from meshgdl.geometry.healpix_convert import convert_healpix, plot_graph_map
 from tests.conftest import require_data
-
-
-def _parser():
-    parser = argparse.ArgumentParser(prog="meshgdl")
-    sub = parser.add_subparsers(dest="command", required=True)
-    convert = sub.add_parser("convert").add_subparsers(dest="kind", required=True)
-    add_convert_healpix_arguments(convert.add_parser("healpix"))
-    add_plot_arguments(sub.add_parser("plot"))
-    return parser
 
 
 def test_convert_and_plot_wmap(tmp_path, capsys):
     path = require_data("healpy", "wmap_band_iqumap_r9_7yr_W_v4_udgraded32.fits")
     mask = require_data("healpy", "wmap_temperature_analysis_mask_r9_7yr_v4_udgraded32.fits")
     out = tmp_path / "wmap.pt"
-    args = _parser().parse_args(["convert", "healpix", str(path), "-o", str(out), "--field", "I_STOKES",
-                                 "--field", "2", "--mask", str(mask), "--quiet"])
-    assert args.func(args) == 0 and "wrote" in capsys.readouterr().out
+    assert main(["convert", "healpix", str(path), "-o", str(out), "--field", "I_STOKES",
+                 "--field", "2", "--mask", str(mask), "--quiet"]) == 0
+    assert "wrote" in capsys.readouterr().out
     graph = FramedGraph.load(out)
     keep = hp.read_map(str(mask)) == 1
     maps = hp.read_map(str(path), field=(0, 2), dtype=None)
     assert graph.field_names == ["I_STOKES", "U_STOKES"] and graph.nest is True
     assert np.array_equal(graph_to_healpix(graph), np.where(keep, maps, hp.UNSEEN).astype(np.float32))
     png = tmp_path / "map.png"
-    args = _parser().parse_args(["plot", str(out), "-o", str(png), "--field", "U_STOKES"])
-    assert args.func(args) == 0
+    assert main(["plot", str(out), "-o", str(png), "--field", "U_STOKES"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     with pytest.raises(FileExistsError, match="overwrite"):
         plot_graph_map(out, png)
+    assert main(["plot", str(out), "-o", str(png)]) == 2 and "--force" in capsys.readouterr().err
+    assert main(["plot", str(out), "-o", str(png), "--force", "--min", "-0.3", "--max", "0.3"]) == 0
     with pytest.raises(ValueError, match="no field 'T'"):
         plot_graph_map(out, tmp_path / "b.png", field="T")
 
@@ -53,4 +43,12 @@ def test_convert_refuses_to_overwrite_and_orders_by_ring(tmp_path):
         convert_healpix(path, out, progress=False)
     assert convert_healpix(path, out, overwrite=True, progress=False).nest is True
     with pytest.raises(SystemExit):
-        _parser().parse_args(["convert", "healpix", str(path), "-o", str(out), "--nest", "--ring"])
+        main(["convert", "healpix", str(path), "-o", str(out), "--nest", "--ring"])
+
+
+def test_cli_reports_bad_input(tmp_path, capsys):
+    bad = tmp_path / "bad.fits"
+    bad.write_text("not fits")
+    assert main(["convert", "healpix", str(bad), "-o", str(tmp_path / "x.pt")]) == 2
+    assert "not a FITS file" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
