@@ -110,8 +110,7 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     n = len(pixel)
     starts = range(0, n, _CHUNK)
     bar = tqdm(total=2 * len(starts), desc=f"healpix nside {nside}", unit="chunk", disable=not progress)
-    if n >= 2**31 // 8:
-        raise ValueError(f"{n} pixels is beyond what one graph holds here (2**28); split the sky by base pixel")
+    _check_memory(n, nside, torch.empty(0, dtype=dtype).element_size())
     workers = max(1, torch.get_num_threads())
 
     # pass 1: neighbours as node ids, written where edge_index will live and compacted in place
@@ -197,6 +196,22 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     if validate or (validate is None and e <= _VALIDATE_MAX_EDGES):
         graph.validate()
     return graph
+
+
+def _check_memory(n: int, nside: int, itemsize: int) -> None:
+    """``MemoryError`` before any work when the graph cannot fit in this machine's memory."""
+    import os
+
+    per_pixel = 8 * (16 + 3 * itemsize) + 13 * itemsize + 8  # edges, then pos, frame, area, pixel
+    need = int(1.1 * n * per_pixel)  # the builder's peak is about 1.1 times its output
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise MemoryError(f"a HEALPix graph of nside {nside} with {n:,} nodes needs about {need / 2**30:.0f} GiB, "
+                          f"more than this machine's {have / 2**30:.0f} GiB; use a lower nside or a mask "
+                          "(e.g. one base pixel at a time: nested pixels p // nside**2 == face)")
 
 
 def _run(fn, starts, workers: int, bar) -> None:

@@ -231,3 +231,12 @@ def test_nside_1024_builds():
     a, b, t = edge_geometry(exact(i), exact(j))
     assert np.abs(graph.edge_logmap[pick].numpy() - np.stack([a, b], 1)).max() < 1e-6
     assert wrap_angle(graph.edge_transport[pick].double() - torch.from_numpy(t)).abs().max() < 1e-5
+
+
+def test_too_large_for_memory_is_said_before_any_work():
+    import os
+
+    if os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") > 200 * 2**30:
+        pytest.skip("this machine could build nside 8192")
+    with pytest.raises(MemoryError, match="nside 8192.*GiB"):
+        healpix_graph(8192)
