@@ -119,8 +119,7 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
         node_of = np.full(npix + 1, -1, dtype=np.int64)  # slot npix catches healpy's -1
         node_of[pixel] = np.arange(n)
     # a full sky has 24 missing neighbours, so 2 E = 16 n - 48; a partial sky shrinks this below
-    storage = torch.empty(16 * n - (48 if mask is None else 0), dtype=torch.long)
-    buf = storage.numpy()
+    buf = np.empty(16 * n - (48 if mask is None else 0), dtype=np.int64)
     counts = np.empty(n, dtype=np.int8)
     present = np.empty((n, 1), dtype=np.uint8)  # which of the 8 slots hold a neighbour, as bits
     e = 0
@@ -143,12 +142,10 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
         bar.update()
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    if 2 * e == len(buf):
-        edge_index = storage.view(2, e)
-    else:  # a partial sky: move the sources into a tensor of the exact size, so no slack is saved
-        edge_index = torch.empty(2, e, dtype=torch.long)
-        edge_index[0] = storage[:e]
-    del storage, buf
+    if 2 * e != len(buf):  # a partial sky: shrink in place (realloc), so that no slack is saved
+        del block
+        buf.resize(2 * e, refcheck=False)
+    edge_index = torch.from_numpy(buf).view(2, e)
 
     # the geometry of one pixel per symmetry class, then gathered for every node
     reps, table_logmap, table_transport = class_table(nside)

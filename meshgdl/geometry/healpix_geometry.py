@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_CHUNK = 1 << 14
+
 
 def ring_of(nside: int, ring_pixel: np.ndarray):
     """Ring number ``r`` (1 .. 4 nside - 1) and first RING pixel of that ring, for RING pixels."""
@@ -67,11 +69,14 @@ def class_table(nside: int):
     rings = np.arange(1, 4 * nside, dtype=np.int64)
     period = ring_period(nside, rings)
     reps = np.repeat(ring_start(nside, rings), period) + _ramp(period)
-    nb = hp.get_all_neighbours(nside, reps, nest=False).T
-    xi = [c[:, None] for c in hp.pix2vec(nside, reps, nest=False)]
-    xj = hp.pix2vec(nside, np.maximum(nb, 0), nest=False)
-    a, b, transport = edge_geometry(xi, xj)
-    return reps, np.stack([a, b], -1), transport
+    logmap, transport = np.empty((len(reps), 8, 2)), np.empty((len(reps), 8))
+    for s in range(0, len(reps), _CHUNK):  # chunks keep the temporaries in cache
+        chunk = reps[s:s + _CHUNK]
+        nb = hp.get_all_neighbours(nside, chunk, nest=False).T
+        xi = [c[:, None] for c in hp.pix2vec(nside, chunk, nest=False)]
+        xj = hp.pix2vec(nside, np.maximum(nb, 0), nest=False)
+        logmap[s:s + _CHUNK, :, 0], logmap[s:s + _CHUNK, :, 1], transport[s:s + _CHUNK] = edge_geometry(xi, xj)
+    return reps, logmap, transport
 
 
 def _ramp(period: np.ndarray) -> np.ndarray:
