@@ -1,7 +1,9 @@
 """One-line equivariance checks, for meshgdl's own layers and for the layers users write."""
 from .._lazy import lazy_module
 
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "assert_healpix_rotation_equivariant": ".healpix",
+}
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
