@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.meshgdl-installed
 
-.PHONY: setup data test demo bench clean-venv
+.PHONY: setup scatter data test demo bench clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,20 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
+# torch-scatter ships only as source: a best-effort build (a few minutes), so that the tests cover
+# both aggregation backends; `make test SCATTER=0` skips it and those tests skip.
+SCATTER ?= 1
+scatter: $(STAMP)
+	@if [ "$(SCATTER)" = 1 ] && ! $(BIN)/python -c "import torch_scatter" 2>/dev/null; then \
+		echo "building torch-scatter (optional, a few minutes)"; \
+		timeout 1200 $(BIN)/python -m pip install -q --no-build-isolation torch-scatter \
+			|| echo "torch-scatter did not build; its tests will skip"; \
+	fi
+
 data: $(STAMP)
 	$(BIN)/python -m meshgdl.datasets.fetch
 
-test: data
+test: data scatter
 	$(BIN)/python -m pytest -q
 
 demo: data
