@@ -115,3 +115,19 @@ def test_saved_graph_keeps_everything(tmp_path):
     loaded = FramedGraph.load(graph.save(tmp_path / "g.pt"))
     assert loaded.nside == 2 and loaded.nest is True and loaded.field_names == graph.field_names
     assert np.array_equal(graph_to_healpix(loaded), maps)
+
+
+def test_mask_file_in_another_ordering_and_cut_sky_files(tmp_path):
+    nside = 4
+    maps = _random_map(nside, fields=1)[0]
+    keep_ring = np.arange(12 * nside**2) % 5 != 0
+    hp.write_map(str(tmp_path / "nest.fits"), hp.reorder(maps, r2n=True), nest=True, dtype=np.float64)
+    hp.write_map(str(tmp_path / "mask.fits"), keep_ring.astype(np.float32), nest=False, dtype=np.float32)
+    graph = healpix_map_graph(tmp_path / "nest.fits", mask=tmp_path / "mask.fits")
+    assert np.array_equal(graph_to_healpix(graph), np.where(keep_ring, maps, hp.UNSEEN))
+    # a cut-sky file (INDXSCHM = 'EXPLICIT') lists only its observed pixels
+    cut = np.where(keep_ring, maps, hp.UNSEEN)
+    hp.write_map(str(tmp_path / "cut.fits"), cut, partial=True, dtype=np.float64)
+    graph = healpix_map_graph(tmp_path / "cut.fits")
+    assert graph.num_nodes == int(keep_ring.sum())
+    assert np.array_equal(graph_to_healpix(graph), cut)
