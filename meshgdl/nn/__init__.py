@@ -6,6 +6,13 @@ _EXPORTS = {
     "GaugeMessagePassing": ".gauge_message_passing",
     "GemConv": ".gem_conv",
     "IsoConv": ".iso_conv",
+    "EquivariantLinear": ".equivariant_linear",
+    "RegularNonlinearity": ".regular_nonlinearity",
+    "NormNonlinearity": ".norm_nonlinearity",
+    "GatedNonlinearity": ".gated_nonlinearity",
+    "GaugeBatchNorm": ".gauge_batch_norm",
+    "GaugeLayerNorm": ".gauge_layer_norm",
+    "GlobalInvariantPool": ".pool.global_invariant_pool",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
