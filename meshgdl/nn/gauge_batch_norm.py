@@ -45,7 +45,7 @@ class GaugeBatchNorm(torch.nn.Module):
         scalars, pairs = x[:, :s], x[:, s:].unflatten(-1, (-1, 2))
         if self.training:
             mean = scalars.mean(0)
-            var = torch.cat([scalars.var(0, unbiased=False), pairs.square().sum(-1).mean(0) / 2])
+            var = torch.cat([(scalars - mean).square().mean(0), pairs.square().sum(-1).mean(0) / 2])
             with torch.no_grad():
                 self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
                 self.running_var.lerp_(var.detach().to(self.running_var.dtype), self.momentum)

@@ -69,7 +69,7 @@ def test_regular_nonlinearity_error_against_number_of_samples():
     # The N = 5 of the GEM paper is off by about 27 % at order 2; the error falls fast with N.
     mean5, max5 = regular_nonlinearity_error(2, 5)
     assert 0.25 < mean5 < 0.31 and max5 < 0.5
-    errors = [regular_nonlinearity_error(2, n)[0] for n in (5, 8, 16, 32)]
+    errors = [regular_nonlinearity_error(2, n, num_inputs=1024)[0] for n in (5, 8, 16, 32)]
     assert errors == sorted(errors, reverse=True) and errors[-1] < 0.005
     assert regular_nonlinearity_error(2, 16, num_angles=16)[1] < 1e-12   # multiples of 2 pi / 16: exact
 
