@@ -13,6 +13,10 @@ _EXPORTS = {
     "GaugeBatchNorm": ".gauge_batch_norm",
     "GaugeLayerNorm": ".gauge_layer_norm",
     "GlobalInvariantPool": ".pool.global_invariant_pool",
+    "CyclicFieldType": ".cyclic_field_type",
+    "CNLiftingConv": ".cn_lifting_conv",
+    "CNGroupConv": ".cn_group_conv",
+    "CNOrientationPool": ".cn_orientation_pool",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
