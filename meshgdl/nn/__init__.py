@@ -14,6 +14,8 @@ _EXPORTS = {
     "GaugeLayerNorm": ".gauge_layer_norm",
     "GlobalInvariantPool": ".pool.global_invariant_pool",
     "CyclicFieldType": ".cyclic_field_type",
+    "TransportPool": ".pool.transport_pool",
+    "coarsen": ".pool.coarsen",
     "CNLiftingConv": ".cn_lifting_conv",
     "CNGroupConv": ".cn_group_conv",
     "CNOrientationPool": ".cn_orientation_pool",
