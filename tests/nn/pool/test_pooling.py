@@ -79,7 +79,7 @@ def test_coarsening_structure():
     # a node next to its centre is transported along that one fine edge
     src, dst = c.pool.edge_index
     fine = {(a, b): e for e, (a, b) in enumerate(graph.edge_index.T.tolist())}
-    adjacent = [(v, e) for v, (a, b) in enumerate(zip(src.tolist(), dst.tolist())) if (a, b) in fine]
+    adjacent = [(v, fine[(a, b)]) for v, (a, b) in enumerate(zip(src.tolist(), dst.tolist())) if (a, b) in fine]
     assert len(adjacent) > 50
     for v, e in adjacent:
         assert torch.isclose(torch.cos(c.pool.edge_transport[v]), torch.cos(graph.edge_transport[e]), atol=1e-14)
