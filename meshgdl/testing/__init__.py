@@ -3,6 +3,10 @@ from .._lazy import lazy_module
 
 _EXPORTS: dict[str, str] = {
     "assert_healpix_rotation_equivariant": ".healpix",
+    "assert_permutation_equivariant": ".equivariance",
+    "assert_gauge_equivariant": ".equivariance",
+    "assert_rotation_invariant": ".equivariance",
+    "assert_symmetry_equivariant": ".equivariance",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
