@@ -94,8 +94,10 @@ class SparseOperator(torch.nn.Module):
     def __init__(self, row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]):
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
-        for prefix, (r, c, sh) in {"a": (row, col, self.shape), "t": (col, row, self.shape[::-1])}.items():
-            crow, ccol, cval = _csr_arrays(r, c, value, sh)
+        # the backward multiplies by the conjugate transpose (PyTorch's convention for complex)
+        for prefix, (r, c, v, sh) in {"a": (row, col, value, self.shape),
+                                      "t": (col, row, value.conj(), self.shape[::-1])}.items():
+            crow, ccol, cval = _csr_arrays(r, c, v, sh)
             self.register_buffer(f"{prefix}_crow", crow, persistent=False)
             self.register_buffer(f"{prefix}_col", ccol, persistent=False)
             self.register_buffer(f"{prefix}_val", cval, persistent=False)
@@ -103,7 +105,10 @@ class SparseOperator(torch.nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[0] != self.shape[1]:
             raise ValueError(f"SparseOperator of shape {list(self.shape)} applied to {x.shape[0]} rows")
-        return spmm(self.a_crow, self.a_col, self.a_val.to(x.dtype), self.t_crow, self.t_col, self.t_val.to(x.dtype), x)
+        if x.dtype != self.a_val.dtype:
+            raise ValueError(f"SparseOperator holds {self.a_val.dtype} values but the input is {x.dtype}; "
+                             "build the operator in the input's dtype")
+        return spmm(self.a_crow, self.a_col, self.a_val, self.t_crow, self.t_col, self.t_val, x)
 
     @property
     def nnz(self) -> int:
@@ -111,10 +116,12 @@ class SparseOperator(torch.nn.Module):
 
 
 def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape):
-    order = torch.argsort(row * shape[1] + col)
+    order = torch.argsort(row * shape[1] + col, stable=True)
+    # 32-bit indices halve the memory the product reads, where they suffice
+    index_dtype = torch.int32 if max(shape[0], shape[1], row.numel()) < 2**31 - 1 else torch.long
     crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=row.device)
     crow[1:] = torch.cumsum(torch.bincount(row, minlength=shape[0]), 0)
-    return crow, col[order].contiguous(), value[order].contiguous()
+    return crow.to(index_dtype), col[order].to(index_dtype).contiguous(), value[order].contiguous()
 
 
 @torch.library.custom_op("meshgdl::spmm", mutates_args=())
@@ -139,3 +146,47 @@ def _spmm_backward(ctx, grad):
 
 
 spmm.register_autograd(_spmm_backward, setup_context=_spmm_setup)
+
+
+def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, normalize: bool = False) -> SparseOperator:
+    r"""The operator :math:`y_{i,k} = \sum_{j \to i} c_{e,k}\, x_j` of per-edge coefficients.
+
+    ``coefficients`` is :math:`[E, K]` (real or complex). The result maps :math:`[N, C]` to
+    :math:`[N K, C]`, row :math:`i K + k`; reshape it to :math:`[N, K, C]`. With ``normalize`` the
+    sum becomes a mean over each receiver's in-degree. Fused layers build one for their fixed
+    geometric coefficients (phases, radial profiles, weights) and aggregate before they transform.
+    """
+    j, i = edge_index[0], edge_index[1]
+    k = coefficients.shape[1]
+    if normalize:
+        deg = torch.bincount(i, minlength=num_nodes).clamp_min(1).to(coefficients.real.dtype)
+        coefficients = coefficients / deg[i, None]
+    rows = (i[:, None] * k + torch.arange(k, device=i.device)).reshape(-1)
+    cols = j[:, None].expand(-1, k).reshape(-1)
+    return SparseOperator(rows, cols, coefficients.reshape(-1), (num_nodes * k, num_nodes))
+
+
+_GEOMETRY_CACHE: dict[int, tuple] = {}
+
+
+def cached_operator(graph, key: tuple, build) -> SparseOperator:
+    """Return the operator cached for ``graph`` under ``key``, building it with ``build()`` once.
+
+    Entries live as long as the graph's ``edge_index`` tensor and are rebuilt if the graph's edge
+    tensors are replaced or changed in place, so a static graph pays for its geometry once and a
+    network's layers share it.
+    """
+    import weakref
+
+    ei = graph.edge_index
+    stamp = tuple((id(t), t._version) for t in (ei, graph.get("edge_logmap"), graph.get("edge_transport"),
+                                                   graph.get("edge_weight")) if t is not None)
+    entry = _GEOMETRY_CACHE.get(id(ei))
+    if entry is None or entry[0]() is not ei or entry[1] != stamp:
+        ref = weakref.ref(ei, lambda _, k=id(ei): _GEOMETRY_CACHE.pop(k, None))
+        entry = (ref, stamp, {})
+        _GEOMETRY_CACHE[id(ei)] = entry
+    store = entry[2]
+    if key not in store:
+        store[key] = build()
+    return store[key]

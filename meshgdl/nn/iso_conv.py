@@ -8,6 +8,7 @@ from torch import Tensor
 from torch.nn import Linear, Parameter
 
 from ..field_type import FieldType
+from .functional.fused import iso_aggregate
 from .functional.gem_basis import gaussian_radial
 from .gauge_message_passing import GaugeMessagePassing
 
@@ -33,6 +34,9 @@ class IsoConv(GaugeMessagePassing):
         use_edge_weight (bool): multiply messages by ``graph.edge_weight`` (default: ``False``)
         normalize (bool): divide the sum over neighbours by the in-degree (default: ``True``)
         bias (bool): learn a bias (default: ``True``)
+        fused (bool): aggregate the neighbours' features with a cached sparse operator before the
+            weights (:mod:`meshgdl.nn.functional.fused`); also takes :math:`[B, N, C]` features
+            over one shared graph. ``False`` runs PyG message passing. (default: ``True``)
 
     Shapes:
         - input: ``x`` :math:`[N, C_\text{in}]`, ``graph`` with ``edge_index`` and ``edge_logmap``
@@ -40,7 +44,7 @@ class IsoConv(GaugeMessagePassing):
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_radial: int = 0, cutoff: float | None = None,
-                 use_edge_weight: bool = False, normalize: bool = True, bias: bool = True):
+                 use_edge_weight: bool = False, normalize: bool = True, bias: bool = True, fused: bool = True):
         super().__init__(FieldType.scalars(in_channels), FieldType.scalars(out_channels),
                          aggr="mean" if normalize else "add")
         if num_radial < 0 or (num_radial > 0 and (cutoff is None or not cutoff > 0)):
@@ -48,6 +52,7 @@ class IsoConv(GaugeMessagePassing):
                              f"got num_radial={num_radial}, cutoff={cutoff}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_radial, self.cutoff, self.use_edge_weight = num_radial, cutoff, use_edge_weight
+        self.normalize, self.fused = normalize, fused
         self.weight = Parameter(torch.empty(max(num_radial, 1), in_channels, out_channels))
         self.root = Linear(in_channels, out_channels, bias=bias)
         self.reset_parameters()
@@ -59,6 +64,13 @@ class IsoConv(GaugeMessagePassing):
             self.root.weight.normal_(0.0, math.sqrt(0.5 / self.in_channels))
             if self.root.bias is not None:
                 self.root.bias.zero_()
+
+    def forward(self, x: Tensor, graph) -> Tensor:
+        if self.fused and not torch.compiler.is_compiling():
+            return iso_aggregate(self, x, graph) + self.root(x)
+        if x.dim() != 2:
+            raise ValueError("features [B, N, C] over one shared graph need the fused path (IsoConv.fused = True)")
+        return super().forward(x, graph)
 
     def transport(self, x_j: Tensor, edge_transport: Tensor) -> Tensor:
         return x_j  # scalars do not change under transport

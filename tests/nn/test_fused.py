@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from meshgdl import FieldType, ops
+from meshgdl.geometry import mesh_graph
+from meshgdl.nn import GemConv, IsoConv
+
+F64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    m = trimesh.creation.icosphere(subdivisions=2)
+    return mesh_graph(np.array(m.vertices), np.array(m.faces), dtype=F64)
+
+
+def both_paths(layer, x, graph):
+    """Output and input gradient of the fused and the message-passing path."""
+    out = []
+    for fused in (True, False):
+        layer.fused = fused
+        xx = x.detach().requires_grad_(True)
+        y = layer(xx, graph)
+        (grad,) = torch.autograd.grad((y * torch.cos(y)).sum(), xx)
+        out.append((y, grad))
+    return out
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"num_radial": 3, "cutoff": 0.4}, {"use_edge_weight": True, "normalize": False}])
+@pytest.mark.parametrize("types", [([3, 2, 1], [2, 2, 2]), ([0, 2], [3]), ([4], [1, 1, 1])])
+def test_fused_gem_conv_equals_message_passing(sphere, kwargs, types):
+    torch.manual_seed(0)
+    conv = GemConv(FieldType(types[0]), FieldType(types[1]), **kwargs).double()
+    with torch.no_grad():
+        if conv.bias is not None:
+            conv.bias.normal_()
+    x = torch.randn(sphere.num_nodes, conv.in_type.dim, dtype=F64)
+    (a, ga), (b, gb) = both_paths(conv, x, sphere)
+    assert torch.allclose(a, b, atol=1e-10) and torch.allclose(ga, gb, atol=1e-10)
+    conv.weight.grad = None
+    conv.fused = True
+    conv(x, sphere).sum().backward()
+    wa = conv.weight.grad.clone()
+    conv.weight.grad = None
+    conv.fused = False
+    conv(x, sphere).sum().backward()
+    assert torch.allclose(wa, conv.weight.grad, atol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"num_radial": 2, "cutoff": 0.4}, {"use_edge_weight": True}])
+def test_fused_iso_conv_equals_message_passing(sphere, kwargs):
+    conv = IsoConv(4, 5, **kwargs).double()
+    x = torch.randn(sphere.num_nodes, 4, dtype=F64)
+    (a, ga), (b, gb) = both_paths(conv, x, sphere)
+    assert torch.allclose(a, b, atol=1e-10) and torch.allclose(ga, gb, atol=1e-10)
+
+
+def test_static_graph_batches_equal_one_sample_at_a_time(sphere):
+    conv = GemConv(FieldType([2, 1, 1]), FieldType([1, 2])).double()
+    iso = IsoConv(3, 2).double()
+    xb = torch.randn(4, sphere.num_nodes, conv.in_type.dim, dtype=F64)
+    assert torch.allclose(conv(xb, sphere), torch.stack([conv(x, sphere) for x in xb]), atol=1e-12)
+    xi = torch.randn(4, sphere.num_nodes, 3, dtype=F64)
+    assert torch.allclose(iso(xi, sphere), torch.stack([iso(x, sphere) for x in xi]), atol=1e-12)
+    conv.fused = False
+    with pytest.raises(ValueError, match="fused path"):
+        conv(xb, sphere)
+
+
+def test_geometry_is_built_once_and_rebuilt_when_the_graph_changes(sphere, monkeypatch):
+    calls = []
+    real = ops.edge_operator
+    monkeypatch.setattr(ops, "edge_operator", lambda *a, **k: calls.append(1) or real(*a, **k))
+    graph = sphere.clone()
+    first, second = GemConv(FieldType([2, 1]), FieldType([2, 1])).double(), GemConv(FieldType([2, 1]), FieldType([2, 1])).double()
+    x = torch.randn(graph.num_nodes, 4, dtype=F64)
+    first(x, graph)
+    n = len(calls)
+    assert n == 2  # one operator per input frequency
+    second(first(x, graph), graph)
+    assert len(calls) == n  # shared by both layers and reused
+    before = first(x, graph)
+    graph.edge_transport += 0.3  # an in-place change of the geometry is noticed
+    after = first(x, graph)
+    assert len(calls) == 2 * n and not torch.allclose(before, after)
+    first.fused = False
+    assert torch.allclose(after, first(x, graph), atol=1e-10)
