@@ -118,11 +118,16 @@ class GemConv(GaugeMessagePassing):
                 self.bias.zero_()
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        if self.fused and not torch.compiler.is_compiling():
+        if self.fused and self._fusable() and not torch.compiler.is_compiling():
             return self.update(gem_aggregate(self, x, graph), x)
         if x.dim() != 2:
             raise ValueError("features [B, N, C] over one shared graph need the fused path (GemConv.fused = True)")
         return super().forward(x, graph)
+
+    @classmethod
+    def _fusable(cls) -> bool:
+        # a subclass that changes transport or message must run its own code, not the fused path
+        return cls.transport is GemConv.transport and cls.message is GemConv.message
 
     def message(self, x_j: Tensor, edge_theta: Tensor, edge_length: Tensor, edge_weight: Tensor | None) -> Tensor:
         scale = torch.ones_like(edge_length)[:, None]
