@@ -57,8 +57,11 @@ def set_deterministic(flag: bool = True) -> None:
     _state["deterministic"] = bool(flag)
 
 
-def scatter_sum(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
-    r"""``out[i] = sum over e with index[e] == i of src[e]``: ``[E, *]``, ``[E]`` -> ``[dim_size, *]``."""
+def scatter_sum(src: Tensor, index: Tensor, dim_size: int, dim: int = 0) -> Tensor:
+    r"""``out[i] = sum over e with index[e] == i of src[e]`` along ``dim``: ``[E, *]`` -> ``[dim_size, *]``."""
+    dim = dim % src.dim()
+    if dim:
+        return scatter_sum(src.movedim(dim, 0), index, dim_size).movedim(0, dim)
     backend = get_backend()
     if backend == "torch_scatter" and not torch.compiler.is_compiling():
         import torch_scatter
@@ -71,10 +74,13 @@ def scatter_sum(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
     return out.index_add_(0, index, src)
 
 
-def scatter_mean(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
-    """Mean of ``src`` over each group; empty groups give zero."""
-    count = scatter_sum(torch.ones_like(index, dtype=src.dtype), index, dim_size).clamp_min(1)
-    return scatter_sum(src, index, dim_size) / count.view((-1,) + (1,) * (src.dim() - 1))
+def scatter_mean(src: Tensor, index: Tensor, dim_size: int, dim: int = 0) -> Tensor:
+    """Mean of ``src`` over each group along ``dim``; empty groups give zero."""
+    dim = dim % src.dim()
+    count = torch.bincount(index, minlength=dim_size).clamp_min(1).to(src.dtype)
+    shape = [1] * src.dim()
+    shape[dim] = dim_size
+    return scatter_sum(src, index, dim_size, dim) / count.view(shape)
 
 
 class SparseOperator(torch.nn.Module):

@@ -73,3 +73,23 @@ def test_sparse_operator_compiles_without_graph_breaks():
     f(x).backward()
     expected = dense.T @ (1 - torch.tanh(dense @ x) ** 2)
     assert torch.allclose(x.grad, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["torch_scatter", "csr"])
+def test_message_passing_layers_agree_on_every_backend(backend):
+    if backend not in ops.available_backends():
+        pytest.skip("torch-scatter is not installed: pip install --no-build-isolation torch-scatter")
+    import numpy as np
+    import trimesh
+
+    from meshgdl import FieldType
+    from meshgdl.geometry import mesh_graph
+    from meshgdl.nn import GemConv
+
+    m = trimesh.creation.icosphere(subdivisions=1)
+    graph = mesh_graph(np.array(m.vertices), np.array(m.faces), dtype=torch.float64)
+    conv = GemConv(FieldType([2, 1]), FieldType([1, 1]), fused=False).double()
+    x = torch.randn(graph.num_nodes, 4, dtype=torch.float64)
+    expected = conv(x, graph)
+    ops.set_backend(backend)
+    assert torch.allclose(conv(x, graph), expected, atol=1e-12)

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 
+from .. import ops
 from ..field_type import FieldType
 
 
@@ -68,6 +69,14 @@ class GaugeMessagePassing(MessagePassing):
         msg = self.message(x_j=x_j, edge_theta=theta, edge_length=length, edge_weight=edge_weight, **extra)
         out = self.aggregate(msg, i, dim_size=x.shape[0])
         return self.update(out, x=x)
+
+    def aggregate(self, inputs: Tensor, index: Tensor, ptr=None, dim_size: int | None = None) -> Tensor:
+        # sums and means go through meshgdl.ops, so its backends (torch-scatter, deterministic CSR) apply
+        if self.aggr in ("add", "sum"):
+            return ops.scatter_sum(inputs, index, dim_size)
+        if self.aggr == "mean":
+            return ops.scatter_mean(inputs, index, dim_size)
+        return super().aggregate(inputs, index, ptr=ptr, dim_size=dim_size)
 
     def transport(self, x_j: Tensor, edge_transport: Tensor) -> Tensor:
         r""":math:`\rho_\text{in}(a_{ji}) f_j`: features of the source in the target's frame, ``[E, C]``."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .. import ops
 from ..field_type import FieldType
 
 _REDUCE = ("mean", "max")
@@ -57,10 +58,8 @@ def pool_healpix(x: Tensor, graph, field_type: FieldType | None = None, reduce: 
         x, parent, angle = x[..., has, :], parent[has], angle[has]
     moved = field_type.transform(x, -angle)  # R(k a) f: into the parent's frame
     shape = (*x.shape[:-2], size, x.shape[-1])
-    count = torch.zeros(size, dtype=x.dtype, device=x.device).index_add_(0, parent, torch.ones_like(parent, dtype=x.dtype))
     if reduce == "mean":
-        out = torch.zeros(shape, dtype=x.dtype, device=x.device).index_add_(-2, parent, moved)
-        return out / count.clamp_min(1)[:, None]
+        return ops.scatter_mean(moved, parent, size, dim=-2)
     out = torch.zeros(shape, dtype=x.dtype, device=x.device)
     for k, sl in field_type.slices():
         part = moved[..., sl]
