@@ -111,7 +111,7 @@ def _build(pts: Tensor, k: int, nrm, ref, progress: bool) -> FramedGraph:
         i = int(np.nonzero(dist[:, 1] == 0)[0][0])
         other = int(nbr[i, 1]) if nbr[i, 1] != i else int(nbr[i, 0])
         raise ValueError(
-            f"{int((dist[:, 1] == 0).sum())} points repeat the coordinates of another (e.g. point {i} = "
+            f"{int((dist[:, 1] == 0).sum())} points coincide with another point (e.g. point {i} = "
             f"point {other}); remove duplicates first (e.g. numpy.unique(points, axis=0))"
         )
     nbr = nbr[:, 1:]  # without duplicates, a point is its own unique nearest neighbour
