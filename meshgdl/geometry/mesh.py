@@ -69,7 +69,10 @@ def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dt
 
 def _as_tensor(x, dtype, name) -> Tensor:
     try:
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        if not isinstance(x, Tensor):
+            x = np.asarray(x)
+            x = x if x.flags.writeable else x.copy()  # trimesh hands out read-only arrays
+        t = torch.as_tensor(x)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be an array of numbers: {err}") from None
     if dtype == torch.long and t.is_floating_point():
