@@ -11,13 +11,18 @@ import torch
 from torch import Tensor
 
 
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise dot product ``[E, 3], [E, 3] -> [E]`` (einsum: several times faster than a sum)."""
+    return torch.einsum("ea,ea->e", a, b)
+
+
 def frames_from_reference(normal: Tensor, reference: Tensor, eps: float = 1e-12) -> Tensor:
     """Frames with ``e1`` along the tangent part of ``reference``: ``[N, 3]``, ``[N, 3]`` -> ``[N, 3, 3]``.
 
     ``e1 = normalize(r - (r . n) n)``, ``e2 = n x e1``. Raises if a reference is parallel to its normal.
     """
     n = normal / normal.norm(dim=-1, keepdim=True)
-    t = reference - (reference * n).sum(-1, keepdim=True) * n
+    t = reference - _dot(reference, n)[:, None] * n
     norm = t.norm(dim=-1, keepdim=True)
     bad = norm[:, 0] <= eps * reference.norm(dim=-1).clamp_min(eps)
     if bool(bad.any()):
@@ -39,7 +44,7 @@ def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min
     j, i = edge_index
     d = pos[j] - pos[i]
     n = normal[i] / normal[i].norm(dim=-1, keepdim=True)
-    tangent = d - (d * n).sum(-1, keepdim=True) * n
+    tangent = d - _dot(d, n)[:, None] * n
     ok = tangent.norm(dim=-1) > min_sine * d.norm(dim=-1)
     num_nodes = pos.shape[0]
     ids = torch.arange(i.numel(), device=pos.device)
@@ -84,17 +89,16 @@ def transport_angle(frame_src: Tensor, frame_dst: Tensor) -> Tensor:
     """
     nj, ni, e1 = frame_src[:, 2], frame_dst[:, 2], frame_src[:, 0]
     k = torch.linalg.cross(nj, ni)
-    c = (nj * ni).sum(-1, keepdim=True)
+    c = _dot(nj, ni)[:, None]
     if bool((c <= -1 + 1e-9).any()):
         bad = int((c[:, 0] <= -1 + 1e-9).nonzero()[0, 0])
         raise ValueError(
             f"neighbouring normals point in opposite directions (pair {bad}); the surface is "
             "inconsistently oriented there: fix the face orientation (e.g. trimesh.repair.fix_normals)"
         )
-    moved = c * e1 + torch.linalg.cross(k, e1) + k * (k * e1).sum(-1, keepdim=True) / (1 + c)
-    x = (moved * frame_dst[:, 0]).sum(-1)
-    y = (moved * frame_dst[:, 1]).sum(-1)
-    return torch.atan2(y, x)
+    moved = c * e1 + torch.linalg.cross(k, e1) + k * (_dot(k, e1)[:, None] / (1 + c))
+    xy = torch.einsum("eab,eb->ea", frame_dst[:, :2], moved)
+    return torch.atan2(xy[:, 1], xy[:, 0])
 
 
 def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None):
