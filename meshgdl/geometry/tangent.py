@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 
+# index_select rather than x[index]: the same gather, three times faster on CPU
 def _dot(a: Tensor, b: Tensor) -> Tensor:
     """Row-wise dot product ``[E, 3], [E, 3] -> [E]`` (einsum: several times faster than a sum)."""
     return torch.einsum("ea,ea->e", a, b)
@@ -42,10 +43,11 @@ def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min
     Choosing by edge order rather than by a fixed axis makes frames rotate with the input.
     """
     j, i = edge_index
-    d = pos[j] - pos[i]
-    n = normal[i] / normal[i].norm(dim=-1, keepdim=True)
-    tangent = d - _dot(d, n)[:, None] * n
-    ok = tangent.norm(dim=-1) > min_sine * d.norm(dim=-1)
+    d = pos.index_select(0, j) - pos.index_select(0, i)
+    n = normal / normal.norm(dim=-1, keepdim=True)
+    along, square = _dot(d, n.index_select(0, i)), _dot(d, d)
+    # |tangent part|^2 = |d|^2 - (d . n)^2, compared without square roots
+    ok = square - along * along > min_sine**2 * square
     num_nodes = pos.shape[0]
     ids = torch.arange(i.numel(), device=pos.device)
     first = torch.full((num_nodes,), i.numel(), dtype=torch.long, device=pos.device)
@@ -56,7 +58,7 @@ def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min
             f"{int(missing.sum())} nodes have no neighbour off the normal line (first node "
             f"{int(missing.nonzero()[0, 0])}): isolated nodes or a degenerate neighbourhood"
         )
-    return d[first]
+    return d.index_select(0, first)
 
 
 def tangent_logmap(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None) -> Tensor:
@@ -66,8 +68,8 @@ def tangent_logmap(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tenso
     ``length`` if given (the geodesic length), else :math:`|x_j - x_i|`.
     """
     j, i = edge_index
-    d = pos[j] - pos[i]
-    coords = torch.einsum("eab,eb->ea", frame[i, :2], d)
+    d = pos.index_select(0, j) - pos.index_select(0, i)
+    coords = torch.einsum("eab,eb->ea", frame[:, :2].index_select(0, i), d)
     norm = coords.norm(dim=-1, keepdim=True)
     if bool((norm == 0).any()):
         k = int((norm[:, 0] == 0).nonzero()[0, 0])
@@ -101,7 +103,21 @@ def transport_angle(frame_src: Tensor, frame_dst: Tensor) -> Tensor:
     return torch.atan2(xy[:, 1], xy[:, 0])
 
 
-def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None):
-    """``(edge_logmap, edge_transport)`` for every edge, from positions and frames."""
+def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None,
+                 edge_reverse: Tensor | None = None):
+    """``(edge_logmap, edge_transport)`` for every edge, from positions and frames.
+
+    With ``edge_reverse`` (the id of edge i -> j for every edge j -> i), the transport is computed
+    once a pair and negated for the way back (the inverse rotation): half the work, and exactly
+    antisymmetric.
+    """
     j, i = edge_index
-    return tangent_logmap(pos, frame, edge_index, length), transport_angle(frame[j], frame[i])
+    logmap = tangent_logmap(pos, frame, edge_index, length)
+    if edge_reverse is None:
+        return logmap, transport_angle(frame.index_select(0, j), frame.index_select(0, i))
+    one_way = (j < i).nonzero()[:, 0]
+    angle = transport_angle(frame.index_select(0, j[one_way]), frame.index_select(0, i[one_way]))
+    transport = torch.empty(j.numel(), dtype=angle.dtype, device=angle.device)
+    transport[one_way] = angle
+    transport[edge_reverse[one_way]] = -angle
+    return logmap, transport
