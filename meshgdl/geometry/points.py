@@ -168,7 +168,8 @@ def _orientation(x: np.ndarray, normal: np.ndarray, nbr: np.ndarray) -> np.ndarr
     n, k = nbr.shape
     i = np.repeat(np.arange(n), k)
     j = nbr.reshape(-1)
-    pair = np.unique(np.minimum(i, j) * n + np.maximum(i, j))  # each undirected kNN edge once
+    pair = np.sort(np.minimum(i, j) * n + np.maximum(i, j))
+    pair = pair[np.concatenate([[True], pair[1:] != pair[:-1]])]  # each undirected kNN edge once
     a, b = pair // n, pair % n
     # +1 keeps every weight positive (scipy drops zeros) and changes no spanning tree's rank
     weight = 2.0 - np.abs(np.einsum("ea,ea->e", normal[a], normal[b]))
@@ -179,8 +180,7 @@ def _orientation(x: np.ndarray, normal: np.ndarray, nbr: np.ndarray) -> np.ndarr
     count = np.bincount(label, minlength=num_comp)
     centroid = np.stack([np.bincount(label, x[:, d], num_comp) for d in range(3)], -1) / count[:, None]
     radius = np.linalg.norm(x - centroid[label], axis=-1)
-    by_comp = np.lexsort((-radius, label))  # within each component, farthest first
-    seed = by_comp[np.searchsorted(label[by_comp], np.arange(num_comp))]
+    seed = _first_max_per_component(radius, label, num_comp)
     seed_sign = _seed_sign(x, normal, label, centroid, seed)
 
     # root the forest at the seeds: a virtual node n joins every seed, one breadth-first search
@@ -216,7 +216,14 @@ def _seed_sign(x, normal, label, centroid, seed) -> np.ndarray:
     if flat.any():
         turn = np.einsum("na,na->n", normal[seed][label],
                          np.cross(offset[label], x - centroid[label]))
-        by_comp = np.lexsort((-np.abs(turn), label))
-        best = by_comp[np.searchsorted(label[by_comp], np.arange(len(seed)))]
+        best = _first_max_per_component(np.abs(turn), label, len(seed))
         sign = np.where(flat, np.where(turn[best] < 0, -1, 1), sign).astype(np.int8)
     return sign
+
+
+def _first_max_per_component(value: np.ndarray, label: np.ndarray, num_comp: int) -> np.ndarray:
+    """Index of the largest ``value`` in each component (the smallest index among equals)."""
+    if num_comp == 1:
+        return np.array([np.argmax(value)])
+    by_comp = np.lexsort((-value, label))  # stable: equal values keep index order
+    return by_comp[np.searchsorted(label[by_comp], np.arange(num_comp))]
