@@ -15,13 +15,12 @@ the time of a second build served by the cache, from memory and from disk. Times
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import os
 import sys
 import tempfile
 import time
-import threading
+import subprocess
 
 import numpy as np
 import torch
@@ -36,34 +35,26 @@ def best_time(fn, repeat: int) -> float:
     return best
 
 
-def peak_memory(fn) -> float:
-    """Peak resident memory above the level before ``fn`` ran, in bytes.
-
-    A thread samples ``/proc/self/statm`` every millisecond: tracemalloc would miss torch's
-    allocations, and ``ru_maxrss`` never goes down between builds.
-    """
-    page = os.sysconf("SC_PAGE_SIZE")
-
-    def rss():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * page
-
-    gc.collect()
-    base, peak, done = rss(), [0], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], rss())
-            time.sleep(0.001)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        thread.join()
-    return max(peak[0], rss()) - base
+def peak_memory(code: str) -> float:
+    """Peak resident memory of running ``code`` in a fresh interpreter, above its level after
+    the imports, in bytes. tracemalloc would miss torch's allocations, and ``ru_maxrss`` carries
+    the parent's peak across ``fork``; ``VmHWM`` belongs to the new process alone."""
+    script = (
+        "import resource, sys, numpy as np, torch\n"
+        "torch.set_num_threads(1)\n"
+        "from meshgdl.geometry import load_mesh, point_cloud_graph\n"
+        "from benchmarks.bench_build import noisy_sphere\n"
+        "base = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()\n"
+        f"{code}\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(int(hwm) * 1024 - base)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return float(out.stdout.split()[-1])
 
 
 def meshes(folder: str, quick: bool):
@@ -108,7 +99,7 @@ def bench_meshes(args):
             t_trimesh = best_time(lambda: trimesh.load(path), args.repeat)
             t_raw = best_time(lambda: trimesh.load(path, process=False), args.repeat)
             t_build = best_time(lambda: load_mesh(path, cache=False), args.repeat)
-            peak = peak_memory(lambda: load_mesh(path, cache=False))
+            peak = peak_memory(f"load_mesh({path!r}, cache=False)")
             cache.clear_memory()
             load_mesh(path)  # fills both caches
             t_mem = best_time(lambda: load_mesh(path), args.repeat)
@@ -129,6 +120,11 @@ def fibonacci_sphere(n: int) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], -1)
 
 
+def noisy_sphere(n: int) -> np.ndarray:
+    """Fibonacci points moved off the unit sphere by 1 % noise, as a scan would be."""
+    return fibonacci_sphere(n) * (1 + 0.01 * np.random.default_rng(0).standard_normal((n, 1)))
+
+
 def bench_points(args):
     from scipy.spatial import cKDTree
 
@@ -136,13 +132,12 @@ def bench_points(args):
 
     print(f"\n{'points':>9} {'k':>3} {'kNN query':>9} {'meshgdl':>8} {'us/point':>8} {'ratio':>6} {'peak MB':>8}")
     sizes = (100_000,) if args.quick else (100_000, 1_000_000)
-    rng = np.random.default_rng(0)
     for n in sizes:
-        x = fibonacci_sphere(n) * (1 + 0.01 * rng.standard_normal((n, 1)))
+        x = noisy_sphere(n)
         # baseline: the bare kNN query that every kNN graph needs
         t_knn = best_time(lambda: cKDTree(x).query(x, args.k + 1, workers=-1), args.repeat)
         t_build = best_time(lambda: point_cloud_graph(x, args.k, cache=False), args.repeat)
-        peak = peak_memory(lambda: point_cloud_graph(x, args.k, cache=False))
+        peak = peak_memory(f"point_cloud_graph(noisy_sphere({n}), {args.k}, cache=False)")
         print(f"{n:>9,} {args.k:>3} {t_knn:>9.3f} {t_build:>8.3f} {1e6 * t_build / n:>8.2f} "
               f"{t_build / t_knn:>6.2f} {peak / 2**20:>8.0f}")
         sys.stdout.flush()
