@@ -19,7 +19,7 @@ from torch import Tensor
 from ..cache import cached_graph, content_hash
 from ..graph import FramedGraph
 from .mesh import _as_tensor, _cast
-from .tangent import first_tangent_neighbour, frames_from_reference, framed_edges
+from .tangent import first_tangent_neighbour, frames_from_reference, tangent_logmap, transport_angle
 
 _VERSION = 1  # bump when the construction changes, so that disk caches are not reused
 
@@ -129,8 +129,10 @@ def _build(pts: Tensor, k: int, nrm, ref, progress: bool) -> FramedGraph:
         ref = first_tangent_neighbour(pts, normal, edge_index)
     frame = frames_from_reference(normal, ref)
     bar.update()
+    edge_logmap = tangent_logmap(pts, frame, edge_index)
+    j, i = edge_index
     try:
-        edge_logmap, edge_transport = framed_edges(pts, frame, edge_index)
+        edge_transport = transport_angle(frame.index_select(0, j), frame.index_select(0, i))
     except ValueError as err:
         raise ValueError(
             f"{err}. In a point cloud this means two neighbours lie on opposite sides of a thin "

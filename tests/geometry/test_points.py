@@ -217,3 +217,12 @@ def test_opposite_given_normals_are_explained():
     normals[0] *= -1
     with pytest.raises(ValueError, match="opposite sides of a thin sheet or have opposite given normals"):
         point_cloud_graph(x, 6, normals=normals, cache=False)
+
+
+def test_neighbour_on_the_normal_line_is_explained():
+    # point 1 lies on the given normal line of point 0: the log map of edge 1 -> 0 has no direction
+    x = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, -1, 0], [-1.5, 0, 0]])
+    normals = np.tile([0.0, 0.0, 1.0], (5, 1))
+    normals[0] = [1.0, 0, 0]
+    with pytest.raises(ValueError, match="edge 1 -> 0 is parallel to the normal or has zero length"):
+        point_cloud_graph(x, 2, normals=normals, cache=False)
