@@ -226,3 +226,52 @@ def test_neighbour_on_the_normal_line_is_explained():
     normals[0] = [1.0, 0, 0]
     with pytest.raises(ValueError, match="edge 1 -> 0 is parallel to the normal or has zero length"):
         point_cloud_graph(x, 2, normals=normals, cache=False)
+
+
+def test_orientation_matches_a_sequential_walk_of_the_tree():
+    """Pointer jumping against the obvious loop: visit the tree from the seed, agree with the parent."""
+    from collections import deque
+
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial import cKDTree
+
+    from meshgdl.geometry.points import _orientation
+
+    x = bumpy_sphere(300, seed=2)
+    x = np.concatenate([x, x + np.array([4.0, 0, 0])])  # two components
+    nbr = cKDTree(x).query(x, 9)[1][:, 1:]
+    # rough outward normals with random signs: the walk has to flip about half of them
+    outward = x - np.where(np.arange(600) < 300, 0.0, 4.0)[:, None] * [1, 0, 0]
+    normal = outward + 0.3 * np.random.default_rng(3).normal(size=(600, 3))
+    normal *= np.where(np.random.default_rng(4).random(600) < 0.5, -1, 1)[:, None]
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    sign = _orientation(x, normal, nbr)
+
+    n = len(x)
+    weight = {}
+    for i in range(n):
+        for j in nbr[i]:
+            a, b = min(i, j), max(i, j)
+            weight[a, b] = 2.0 - abs(normal[a] @ normal[b])
+    keys = sorted(weight)
+    graph = coo_matrix(([weight[e] for e in keys], ([e[0] for e in keys], [e[1] for e in keys])), shape=(n, n))
+    tree = minimum_spanning_tree(graph.tocsr()).tocoo()
+    adjacent = [[] for _ in range(n)]
+    for a, b in zip(tree.row, tree.col):
+        adjacent[a].append(b)
+        adjacent[b].append(a)
+    want = np.zeros(n, dtype=int)
+    for part in (np.arange(300), np.arange(300, 600)):
+        centre = x[part].mean(0)
+        seed = part[np.argmax(np.linalg.norm(x[part] - centre, axis=1))]
+        want[seed] = 1 if normal[seed] @ (x[seed] - centre) > 0 else -1
+        queue = deque([seed])
+        while queue:
+            p = queue.popleft()
+            for c in adjacent[p]:
+                if want[c] == 0:
+                    want[c] = want[p] * (1 if normal[c] @ normal[p] >= 0 else -1)
+                    queue.append(c)
+    assert np.array_equal(sign, want)
+    assert (sign == -1).sum() > 200 and (sign == 1).sum() > 200
