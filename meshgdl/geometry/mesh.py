@@ -105,6 +105,7 @@ def _check_input(v: Tensor, f: Tensor):
 
 
 def _square(x: Tensor) -> Tensor:
+    """Squared norm of each row, ``[F, 3] -> [F]``."""
     return torch.einsum("fa,fa->f", x, x)
 
 
@@ -236,9 +237,10 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool) -> FramedGra
 def _edges(f: Tensor, num_v: int):
     """Directed edges of the faces, both ways, sorted by target then source.
 
-    Returns ``edge_index`` [2, 2E], ``edge_reverse`` [2E], the undirected edge of every halfedge
-    (a->b, b->c, c->a of each face, [3F]) and of every directed edge ([2E]). Raises for inconsistently oriented faces. One
-    numpy sort of the halfedges replaces ``unique`` calls: it is several times faster.
+    Returns ``edge_index`` [2, 2E], ``edge_reverse`` [2E], and the undirected edge of every
+    halfedge (a->b, b->c, c->a of each face, [3F]) and of every directed edge ([2E]). Raises for
+    inconsistently oriented faces. Sorting the halfedges once with numpy replaces ``torch.unique``
+    calls and is several times faster.
     """
     faces = f.numpy()
     he_src = faces.reshape(-1)

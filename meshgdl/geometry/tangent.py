@@ -11,7 +11,6 @@ import torch
 from torch import Tensor
 
 
-# index_select rather than x[index]: the same gather, three times faster on CPU
 def _dot(a: Tensor, b: Tensor) -> Tensor:
     """Row-wise dot product ``[E, 3], [E, 3] -> [E]`` (einsum: several times faster than a sum)."""
     return torch.einsum("ea,ea->e", a, b)
@@ -43,6 +42,7 @@ def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min
     Choosing by edge order rather than by a fixed axis makes frames rotate with the input.
     """
     j, i = edge_index
+    # index_select rather than pos[j]: the same gather, about three times faster on CPU
     d = pos.index_select(0, j) - pos.index_select(0, i)
     n = normal / normal.norm(dim=-1, keepdim=True)
     along, square = _dot(d, n.index_select(0, i)), _dot(d, d)
