@@ -40,3 +40,18 @@ def test_first_tangent_neighbour_names_nodes_without_one():
     edge_index = torch.tensor([[1, 0, 0], [0, 1, 2]])
     with pytest.raises(ValueError, match="2 nodes have no neighbour off the normal line \\(first node 0\\)"):
         first_tangent_neighbour(pos, normal, edge_index)
+
+
+def test_framed_edges_with_reverse_pairs_matches_the_direct_computation():
+    import trimesh
+
+    from meshgdl.geometry import mesh_graph
+    from meshgdl.geometry.tangent import framed_edges
+
+    sphere = trimesh.creation.icosphere(2)
+    g = mesh_graph(sphere.vertices * [1.0, 0.8, 1.3], sphere.faces, dtype=torch.float64, cache=False)
+    log, transport = framed_edges(g.pos, g.frame, g.edge_index)
+    log_pairs, transport_pairs = framed_edges(g.pos, g.frame, g.edge_index, edge_reverse=g.edge_reverse)
+    assert torch.equal(log, log_pairs)
+    torch.testing.assert_close(transport_pairs, transport, rtol=0, atol=1e-14)
+    assert torch.equal(transport_pairs[g.edge_reverse], -transport_pairs)
