@@ -83,7 +83,9 @@ def tangent_logmap(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tenso
     """
     j, i = edge_index
     d = pos.index_select(0, j) - pos.index_select(0, i)
-    coords = torch.einsum("eab,eb->ea", frame[:, :2].index_select(0, i), d)
+    # gathering from a contiguous copy of (e1, e2) is about twice as fast as from a strided view
+    tangent_frame = frame[:, :2].reshape(-1, 6).index_select(0, i).view(-1, 2, 3)
+    coords = torch.einsum("eab,eb->ea", tangent_frame, d)
     norm = coords.norm(dim=-1, keepdim=True)
     if bool((norm == 0).any()):
         k = int((norm[:, 0] == 0).nonzero()[0, 0])
