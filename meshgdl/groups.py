@@ -81,6 +81,13 @@ def random_near_identity(group: str, size=(), scale: float = 0.2, *,
     if n == 1:
         theta = scale * torch.randn(size, generator=generator, dtype=real, device=device)
         return torch.polar(torch.ones_like(theta), theta).to(dtype)[..., None, None]
+    if n == 2:  # exp(i eps a.sigma) = cos(eps |a|) + i sin(eps |a|) a.sigma / |a|, no matrix_exp
+        a = torch.randn(*size, 3, generator=generator, dtype=real, device=device)
+        norm = a.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(real).tiny)
+        c, s = torch.cos(scale * norm), torch.sin(scale * norm) * a / norm
+        row0 = torch.stack([torch.complex(c[..., 0], s[..., 2]), torch.complex(s[..., 1], s[..., 0])], -1)
+        row1 = torch.stack([torch.complex(-s[..., 1], s[..., 0]), torch.complex(c[..., 0], -s[..., 2])], -1)
+        return torch.stack([row0, row1], -2).to(dtype)
     a = torch.complex(torch.randn(*size, n, n, generator=generator, dtype=real, device=device),
                       torch.randn(*size, n, n, generator=generator, dtype=real, device=device))
     h = (a + a.conj().transpose(-1, -2)) / 2
