@@ -1,7 +1,10 @@
 """One-line equivariance checks, for meshgdl's own layers and for the layers users write."""
 from .._lazy import lazy_module
 
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "assert_lattice_gauge_equivariant": ".lattice",
+    "assert_lattice_translation_equivariant": ".lattice",
+}
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
