@@ -11,6 +11,11 @@ on edge j -> i, so a matrix feature at :math:`x+\hat\mu` arrives at :math:`x` as
 :math:`x-\hat\mu` (the edge carries :math:`U_{x-\hat\mu,\mu}^\dagger`). Edges are stored in blocks of
 one direction, each block ordered by target site: edge ``k * N + x`` has direction ``k`` and target
 ``x``.
+
+Extents of 1 or 2 are allowed and make self-loops or pairs of parallel edges; the tools that go by
+direction (:func:`lattice_steps`, :func:`path_product`, :mod:`meshgdl.observables`, the lattice
+layers) handle them, while lookups by node pairs (``FramedGraph.edge_id``,
+:func:`~meshgdl.geometry.loop_holonomy`) are ambiguous there.
 """
 from __future__ import annotations
 

@@ -135,3 +135,11 @@ def lattice_steps_neighbour(graph):
     from meshgdl.geometry import lattice_steps
 
     return lattice_steps(graph)[0][0]  # moves features without transporting them
+
+
+def test_repr():
+    assert repr(LatticeConv(3, 4, kernel_size=2)) == "LatticeConv(3, 4, kernel_size=2, dim=2, bias=True)"
+    assert repr(LatticeBilinear(2, 3, 4)) == "LatticeBilinear(2, 3, 4, augment=True)"
+    assert repr(LatticeActivation()) == "LatticeActivation(channels=None, activation=relu)"
+    assert repr(TraceReadout(3, 1)).startswith("TraceReadout(\n  3, 1")
+    assert repr(WilsonLoopInput()) == "WilsonLoopInput(sizes=((1, 1),), dim=2, conjugate=False)"
