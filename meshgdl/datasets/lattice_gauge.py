@@ -25,9 +25,10 @@ __all__ = ["wilson_metropolis", "exact_mean_plaquette_2d", "LatticeGaugeDataset"
 
 def wilson_metropolis(group: str, shape, beta: float, num_configs: int, *, n_therm: int = 200,
                       n_decor: int = 10, n_hits: int = 8, chains: int = 1, step: float | None = None,
-                      seed: int = 0, start: str = "cold", dtype=torch.complex128,
-                      progress: bool = False) -> Tensor:
-    r"""Sample gauge fields from :math:`e^{-S[U]}` with checkerboard multi-hit Metropolis.
+                      seed: int = 0, start: str = "cold", update: str = "auto",
+                      dtype=torch.complex128, progress: bool = False) -> Tensor:
+    r"""Sample gauge fields from :math:`e^{-S[U]}` with checkerboard updates: multi-hit Metropolis,
+    or for SU(2) the heat bath of Kennedy and Pendleton (Phys. Lett. B 156, 393, 1985).
 
     Args:
         group (str): ``"U1"``, ``"SU2"``, ``"SU3"``, ...
@@ -45,6 +46,9 @@ def wilson_metropolis(group: str, shape, beta: float, num_configs: int, *, n_the
         seed (int): seed of the random generator; the output depends only on the arguments.
             (default: ``0``)
         start (str): ``"cold"`` (identity links) or ``"hot"`` (Haar-random). (default: ``"cold"``)
+        update (str): ``"metropolis"``, ``"heatbath"`` (SU(2) only: every link drawn afresh from
+            its conditional distribution), or ``"auto"``: the heat bath for SU(2), Metropolis
+            otherwise. (default: ``"auto"``)
         progress (bool): show a progress bar. (default: ``False``)
 
     Returns:
@@ -60,6 +64,10 @@ def wilson_metropolis(group: str, shape, beta: float, num_configs: int, *, n_the
     if start not in ("cold", "hot"):
         raise ValueError(f"start must be 'cold' or 'hot', got {start!r}")
     n, d = groups.group_size(group), len(shape)
+    if update == "auto":
+        update = "heatbath" if n == 2 else "metropolis"
+    if update not in ("metropolis", "heatbath") or (update == "heatbath" and n != 2):
+        raise ValueError(f"update must be 'auto', 'metropolis' or (for SU2) 'heatbath', got {update!r} for {group}")
     gen = torch.Generator().manual_seed(seed)
     size = (chains, *shape, d)
     u = (groups.identity(group, size, dtype=dtype) if start == "cold"
@@ -73,7 +81,10 @@ def wilson_metropolis(group: str, shape, beta: float, num_configs: int, *, n_the
     out = []
     with tqdm(total=total, disable=not progress, desc=f"{group} beta={beta:g} {shape}") as bar:
         for sweep in range(total):
-            accepted = _sweep(u, group, beta, n, d, masks, n_hits, step, gen)
+            if update == "heatbath":
+                accepted = _heatbath_sweep(u, beta, d, masks, gen)
+            else:
+                accepted = _sweep(u, group, beta, n, d, masks, n_hits, step, gen)
             if tuned and sweep < n_therm // 2:
                 step = min(max(step * math.exp(accepted - 0.5), 1e-3), 4.0)
             if sweep >= n_therm and (sweep - n_therm + 1) % n_decor == 0:
@@ -101,6 +112,55 @@ def _sweep(u: Tensor, group, beta, n, d, masks, n_hits, step, gen) -> float:
                 accepted += float(accept.sum()) / float(mask.sum() * u.shape[0])
             u[..., mu, :, :] = link
     return accepted / (2 * d * n_hits)
+
+
+def _heatbath_sweep(u: Tensor, beta, d, masks, gen) -> float:
+    r"""SU(2) heat bath: with the staple sum :math:`A = k V` (:math:`k = \sqrt{\det A}`,
+    :math:`V \in SU(2)`), :math:`X = U V` has density :math:`\propto e^{\beta k\, \mathrm{tr} X/2}`,
+    i.e. :math:`X = a_0 + i\, \vec a \cdot \vec\sigma` with :math:`P(a_0) \propto
+    \sqrt{1 - a_0^2}\, e^{\beta k a_0}` and :math:`\vec a` uniform on its sphere; :math:`U = X V^\dagger`."""
+    axes = list(range(1, d + 1))
+    real = u.real.dtype
+    for mu in range(d):
+        for mask in masks:
+            staple = _staples(u, mu, d, axes)
+            k = torch.linalg.det(staple).real.clamp_min(0).sqrt()
+            v = staple / k.clamp_min(torch.finfo(real).tiny)[..., None, None]
+            a0 = _kennedy_pendleton(beta * k, gen)
+            direction = torch.randn(*a0.shape, 3, generator=gen, dtype=real)
+            a = direction / direction.norm(dim=-1, keepdim=True) * (1 - a0**2).clamp_min(0).sqrt()[..., None]
+            x = torch.stack([torch.stack([torch.complex(a0, a[..., 2]), torch.complex(a[..., 1], a[..., 0])], -1),
+                             torch.stack([torch.complex(-a[..., 1], a[..., 0]), torch.complex(a0, -a[..., 2])], -1)], -2)
+            new = x.to(u.dtype) @ v.conj().transpose(-1, -2)
+            u[..., mu, :, :] = torch.where(mask, new, u[..., mu, :, :])
+    return 1.0
+
+
+def _kennedy_pendleton(alpha: Tensor, gen) -> Tensor:
+    """Samples of a_0 with density sqrt(1 - a_0^2) exp(alpha a_0) on [-1, 1], by rejection.
+
+    Kennedy-Pendleton for alpha >= 1; below, a_0 from the semicircle (the first coordinate of a
+    uniform point on S^3) accepted with probability exp(alpha (a_0 - 1)), which stays efficient
+    where Kennedy-Pendleton's acceptance falls. Each round draws only for the sites still waiting.
+    """
+    flat = alpha.flatten().clamp_min(0)
+    out = torch.empty_like(flat)
+    todo = torch.arange(flat.numel())
+    while todo.numel():
+        a = flat[todo]
+        r = 1 - torch.rand(4, todo.numel(), generator=gen, dtype=a.dtype)  # in (0, 1]
+        a_safe = a.clamp_min(1.0)
+        lam2 = -(torch.log(r[0]) + torch.cos(2 * math.pi * r[1]) ** 2 * torch.log(r[2])) / (2 * a_safe)
+        kp_ok = r[3] ** 2 <= 1 - lam2
+        g = torch.randn(4, todo.numel(), generator=gen, dtype=a.dtype)
+        semicircle = g[0] / g.norm(dim=0)
+        sc_ok = r[3] <= torch.exp(a * (semicircle - 1))
+        big = a >= 1
+        value = torch.where(big, 1 - 2 * lam2, semicircle)
+        accept = torch.where(big, kp_ok, sc_ok)
+        out[todo[accept]] = value[accept]
+        todo = todo[~accept]
+    return out.view(alpha.shape)
 
 
 def _staples(u: Tensor, mu: int, d: int, axes) -> Tensor:

@@ -28,8 +28,8 @@ class LatticeGaugeDataset(InMemoryDataset):
         loop_sizes (tuple of (int, int)): traced Wilson loops stored as targets ``y``
             :math:`[N, len(loop\_sizes)]` (:func:`meshgdl.observables.traced_wilson_loops`).
             (default: ``()``, no targets)
-        n_therm, n_decor, n_hits, chains, seed: passed to :func:`wilson_metropolis`
-            (defaults: ``200``, ``10``, ``8``, ``8``, ``0``).
+        n_therm, n_decor, n_hits, chains, seed, update: passed to :func:`wilson_metropolis`
+            (defaults: ``200``, ``10``, ``8``, ``8``, ``0``, ``"auto"``).
         dtype: complex dtype of the links. (default: ``torch.complex128``)
         transform, pre_transform, pre_filter, force_reload: as in PyG's ``InMemoryDataset``.
         progress (bool): show a progress bar while generating. (default: ``True``)
@@ -41,13 +41,14 @@ class LatticeGaugeDataset(InMemoryDataset):
 
     def __init__(self, root, group: str = "SU2", shape=(8, 8), beta: float = 2.0,
                  num_configs: int = 100, *, loop_sizes=(), n_therm: int = 200, n_decor: int = 10,
-                 n_hits: int = 8, chains: int = 8, seed: int = 0, dtype=torch.complex128,
+                 n_hits: int = 8, chains: int = 8, seed: int = 0, update: str = "auto",
+                 dtype=torch.complex128,
                  transform=None, pre_transform=None, pre_filter=None, force_reload: bool = False,
                  progress: bool = True):
         groups.group_size(group)
         self.params = dict(group=group, shape=tuple(int(s) for s in shape), beta=float(beta),
                            num_configs=int(num_configs), n_therm=n_therm, n_decor=n_decor,
-                           n_hits=n_hits, chains=chains, seed=seed)
+                           n_hits=n_hits, chains=chains, seed=seed, update=update)
         self.loop_sizes = tuple(tuple(int(a) for a in s) for s in loop_sizes)
         self.dtype = dtype
         self.progress = progress
@@ -76,7 +77,8 @@ class LatticeGaugeDataset(InMemoryDataset):
         p = self.params
         links = wilson_metropolis(p["group"], p["shape"], p["beta"], p["num_configs"],
                                   n_therm=p["n_therm"], n_decor=p["n_decor"], n_hits=p["n_hits"],
-                                  chains=p["chains"], seed=p["seed"], dtype=self.dtype,
+                                  chains=p["chains"], seed=p["seed"], update=p["update"],
+                                  dtype=self.dtype,
                                   progress=self.progress)
         data_list = []
         for c, u in enumerate(links):

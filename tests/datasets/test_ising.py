@@ -6,6 +6,15 @@ from meshgdl.datasets import (IsingDataset, ising_energy, ising_metropolis, onsa
 from meshgdl.datasets.ising import ISING_CRITICAL_TEMPERATURE
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Monte Carlo runs many tiny tensor operations: on a shared machine one thread is far faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _mean_and_error(values, chains):
     per_chain = values.view(-1, chains).mean(0)  # independent chains: autocorrelation accounted for
     return float(per_chain.mean()), float(per_chain.std() / chains**0.5)

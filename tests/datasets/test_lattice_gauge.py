@@ -7,6 +7,15 @@ from meshgdl.datasets.lattice_gauge import _staples
 from meshgdl.geometry import lattice_links
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Monte Carlo runs many tiny tensor operations: on a shared machine one thread is far faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _mean_and_error(values, chains):
     """Mean of [measurements * chains] values and its standard error from the spread of the chain
     means: the chains are independent, so autocorrelation within a chain is accounted for."""
@@ -14,12 +23,15 @@ def _mean_and_error(values, chains):
     return float(per_chain.mean()), float(per_chain.std() / chains**0.5)
 
 
-@pytest.mark.parametrize("group,beta", [("U1", 0.5), ("U1", 2.0), ("U1", 5.0),
-                                        ("SU2", 1.0), ("SU2", 3.0), ("SU2", 6.0)])
-def test_mean_plaquette_matches_the_exact_2d_result(group, beta):
+@pytest.mark.parametrize("group,beta,update", [
+    ("U1", 0.5, "metropolis"), ("U1", 2.0, "metropolis"), ("U1", 5.0, "metropolis"),
+    ("SU2", 1.0, "metropolis"), ("SU2", 3.0, "metropolis"), ("SU2", 6.0, "metropolis"),
+    ("SU2", 1.0, "heatbath"), ("SU2", 3.0, "heatbath"), ("SU2", 6.0, "heatbath"),
+])
+def test_mean_plaquette_matches_the_exact_2d_result(group, beta, update):
     chains, shape = 32, (4, 4)
     u = wilson_metropolis(group, shape, beta, chains * 60, n_therm=50, n_decor=1, n_hits=4,
-                          chains=chains, seed=11)
+                          chains=chains, seed=11, update=update)
     mean, err = _mean_and_error(obs.mean_plaquette(u), chains)
     exact = exact_mean_plaquette_2d(group, beta, volume=16)
     assert abs(mean - exact) < 3 * err, (mean, err, exact)
@@ -40,7 +52,7 @@ def test_4d_strong_coupling():
     # at small beta the 4D mean plaquette is I2/I1 up to O(beta^4) corrections from closed surfaces
     chains = 16
     u = wilson_metropolis("SU2", (2, 2, 2, 2), 0.5, chains * 20, n_therm=20, n_decor=1, n_hits=4,
-                          chains=chains, seed=3)
+                          chains=chains, seed=3, update="metropolis")
     mean, err = _mean_and_error(obs.mean_plaquette(u), chains)
     assert abs(mean - exact_mean_plaquette_2d("SU2", 0.5)) < 3 * err + 1e-3, (mean, err)
 
@@ -80,6 +92,8 @@ def test_bad_input():
         wilson_metropolis("SU2", (4, 4), -1.0, 1)
     with pytest.raises(ValueError, match="start"):
         wilson_metropolis("SU2", (4, 4), 1.0, 1, start="warm")
+    with pytest.raises(ValueError, match="heatbath"):
+        wilson_metropolis("U1", (4, 4), 1.0, 1, update="heatbath")
     with pytest.raises(ValueError, match="U1 and SU2"):
         exact_mean_plaquette_2d("SU3", 1.0)
 
@@ -100,3 +114,18 @@ def test_dataset_is_generated_once_and_cached(tmp_path, monkeypatch):
     other = LatticeGaugeDataset(tmp_path, "SU2", (4, 4), 2.5, 4, **kw)
     assert not torch.equal(other[2].link, ds[2].link)
     assert len(list((tmp_path / "processed").glob("SU2_*.pt"))) == 2
+
+
+def test_kennedy_pendleton_samples_the_conditional_density():
+    # a_0 has density sqrt(1 - a^2) exp(alpha a) on [-1, 1]: compare the mean with quadrature
+    from scipy.integrate import quad
+
+    from meshgdl.datasets.lattice_gauge import _kennedy_pendleton
+
+    gen = torch.Generator().manual_seed(0)
+    for alpha in (0.0, 0.7, 1.0, 3.0, 12.0):
+        a0 = _kennedy_pendleton(torch.full((40000,), alpha, dtype=torch.float64), gen)
+        assert float(a0.abs().max()) <= 1
+        w = lambda a, p: a**p * (1 - a * a) ** 0.5 * torch.exp(torch.tensor(alpha * a)).item()  # noqa: E731
+        exact = quad(w, -1, 1, args=(1,))[0] / quad(w, -1, 1, args=(0,))[0]
+        assert abs(float(a0.mean()) - exact) < 3 * float(a0.std()) / 200, (alpha, float(a0.mean()), exact)
