@@ -5,8 +5,9 @@ The Wilson action of a field :math:`U_{x,\mu}` in U(1) or SU(n) is
 .. math::
     S[U] = \beta \sum_x \sum_{\mu<\nu} \Big(1 - \frac1n \mathrm{Re\,tr}\, U_{x,\mu\nu}\Big).
 
-:func:`wilson_metropolis` samples :math:`e^{-S}` with a multi-hit Metropolis update: the links of
-one direction on one checkerboard colour share no plaquette, so they are updated together. In 2D
+:func:`wilson_metropolis` samples :math:`e^{-S}` with a multi-hit Metropolis update or, for SU(2),
+a heat bath: the links of one direction on one checkerboard colour share no plaquette, so they are
+updated together. In 2D
 the mean plaquette has the exact value :func:`exact_mean_plaquette_2d` (plaquettes of the infinite
 lattice are independent): :math:`I_1(\beta)/I_0(\beta)` for U(1), :math:`I_2(\beta)/I_1(\beta)`
 for SU(2).
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from .. import groups
 
-__all__ = ["wilson_metropolis", "exact_mean_plaquette_2d", "LatticeGaugeDataset"]
+__all__ = ["wilson_metropolis", "exact_mean_plaquette_2d"]
 
 
 def wilson_metropolis(group: str, shape, beta: float, num_configs: int, *, n_therm: int = 200,
@@ -85,6 +86,8 @@ def wilson_metropolis(group: str, shape, beta: float, num_configs: int, *, n_the
                 accepted = _heatbath_sweep(u, beta, d, masks, gen)
             else:
                 accepted = _sweep(u, group, beta, n, d, masks, n_hits, step, gen)
+                if sweep % 50 == 49:  # products of many proposals drift from the group by rounding
+                    u.copy_(groups.project_to_group(u, group))
             if tuned and sweep < n_therm // 2:
                 step = min(max(step * math.exp(accepted - 0.5), 1e-3), 4.0)
             if sweep >= n_therm and (sweep - n_therm + 1) % n_decor == 0:
