@@ -13,14 +13,14 @@ are trained on 8x8 and evaluated on fresh 8x8 and 32x32 lattices:
     PYTHONPATH=. python examples/lcnn_wilson_loops.py --full    # more data, longer training
 
 The Monte Carlo data are generated once and cached under --root. Default settings (16 training
-lattices, 300 Adam and 30 L-BFGS steps, float64), measured on one CPU thread in about 5 minutes:
+lattices, 300 Adam and 30 L-BFGS steps, float64), measured on one CPU thread in 3 minutes:
 
     Test MSE (targets scaled to unit variance)
     loop   model         8x8      32x32
-    1x1    L-CNN   8.269e-08  6.430e-08      (559 parameters)
-    1x1    CNN     2.133e+00  1.854e+00      (523 parameters)
-    2x2    L-CNN   7.546e-08  7.842e-08
-    2x2    CNN     1.678e+00  1.810e+00
+    1x1    L-CNN   4.960e-08  4.680e-08      (559 parameters)
+    1x1    CNN     1.878e+00  1.873e+00      (523 parameters)
+    2x2    L-CNN   1.012e-07  8.645e-08
+    2x2    CNN     1.782e+00  1.825e+00
 
 The L-CNN error is set by how far the optimiser gets (it can represent both loops exactly); the
 CNN fits its training lattices (train MSE about 0.3) and does not generalise.
