@@ -48,11 +48,12 @@ def test_finite_volume_formula_tends_to_the_bessel_ratio():
     assert abs(exact_mean_plaquette_2d("U1", 2.5) - iv(1, 2.5) / iv(0, 2.5)) < 1e-14
 
 
-def test_4d_strong_coupling():
+@pytest.mark.parametrize("update", ["metropolis", "heatbath"])
+def test_4d_strong_coupling(update):
     # at small beta the 4D mean plaquette is I2/I1 up to O(beta^4) corrections from closed surfaces
     chains = 16
     u = wilson_metropolis("SU2", (2, 2, 2, 2), 0.5, chains * 20, n_therm=20, n_decor=1, n_hits=4,
-                          chains=chains, seed=3, update="metropolis")
+                          chains=chains, seed=3, update=update)
     mean, err = _mean_and_error(obs.mean_plaquette(u), chains)
     assert abs(mean - exact_mean_plaquette_2d("SU2", 0.5)) < 3 * err + 1e-3, (mean, err)
 
