@@ -119,8 +119,8 @@ def main():
     start = time.time()
 
     betas = (1.0, 2.0, 4.0, 6.0)
-    per_beta, sweeps = (50, 200) if args.full else (4, 60)
-    adam_steps, lbfgs_steps = (2000, 200) if args.full else (300, 30)
+    per_beta, sweeps = (20, 200) if args.full else (4, 60)
+    adam_steps, lbfgs_steps = (1000, 100) if args.full else (300, 30)
     print(f"Monte Carlo SU(2) fields at beta = {betas} (cached in {args.root})")
     train_set = make_data(args.root, (8, 8), betas, per_beta, args.seed, sweeps)
     test_small = make_data(args.root, (8, 8), betas, max(per_beta // 2, 2), args.seed + 1, sweeps)
