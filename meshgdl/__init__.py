@@ -20,6 +20,7 @@ _EXPORTS = {
     "testing": ".testing",
     "datasets": ".datasets",
     "groups": ".groups",
+    "observables": ".observables",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

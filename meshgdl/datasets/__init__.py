@@ -5,6 +5,15 @@ _EXPORTS = {
     "data_root": ".fetch",
     "data_path": ".fetch",
     "fetch": ".fetch",
+    "wilson_metropolis": ".lattice_gauge",
+    "exact_mean_plaquette_2d": ".lattice_gauge",
+    "LatticeGaugeDataset": ".lattice_gauge_dataset",
+    "ising_metropolis": ".ising",
+    "ising_energy": ".ising",
+    "onsager_energy": ".ising",
+    "onsager_magnetization": ".ising",
+    "ISING_CRITICAL_TEMPERATURE": ".ising",
+    "IsingDataset": ".ising_dataset",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

@@ -13,6 +13,10 @@ _EXPORTS = {
     "grid_rotation": ".grid",
     # lattices
     "lattice_graph": ".lattice",
+    "lattice_links": ".lattice",
+    "lattice_steps": ".lattice",
+    "lattice_shape": ".lattice",
+    "path_product": ".lattice",
     # HEALPix
     "healpix_graph": ".healpix",
     "healpix_map_graph": ".healpix",

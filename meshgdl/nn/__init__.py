@@ -23,6 +23,13 @@ _EXPORTS = {
     "CNLiftingConv": ".cn_lifting_conv",
     "CNGroupConv": ".cn_group_conv",
     "CNOrientationPool": ".cn_orientation_pool",
+    "LatticeConv": ".lattice_conv",
+    "LatticeBilinear": ".lattice_bilinear",
+    "LatticeActivation": ".lattice_activation",
+    "TraceReadout": ".trace_readout",
+    "WilsonLoopInput": ".wilson_loop_input",
+    "models": ".models",
+    "LCNN": ".models.lcnn",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

@@ -7,6 +7,8 @@ _EXPORTS: dict[str, str] = {
     "assert_gauge_equivariant": ".equivariance",
     "assert_rotation_invariant": ".equivariance",
     "assert_symmetry_equivariant": ".equivariance",
+    "assert_lattice_gauge_equivariant": ".lattice",
+    "assert_lattice_translation_equivariant": ".lattice",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

@@ -4,6 +4,7 @@ from ..._lazy import lazy_module
 _EXPORTS = {
     "GemResNet": ".gem_resnet",
     "GemResBlock": ".gem_resnet",
+    "LCNN": ".lcnn",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
