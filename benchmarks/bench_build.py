@@ -25,6 +25,8 @@ import subprocess
 import numpy as np
 import torch
 
+from meshgdl.geometry.points import fibonacci_sphere
+
 
 def best_time(fn, repeat: int) -> float:
     best = math.inf
@@ -110,14 +112,6 @@ def bench_meshes(args):
                   f"{t_mem:>8.3f} {t_disk:>8.3f}")
             sys.stdout.flush()
         cache.set_cache_dir(None)
-
-
-def fibonacci_sphere(n: int) -> np.ndarray:
-    t = np.arange(n) + 0.5
-    z = 1 - 2 * t / n
-    r = np.sqrt(1 - z * z)
-    phi = t * math.pi * (3 - math.sqrt(5))
-    return np.stack([r * np.cos(phi), r * np.sin(phi), z], -1)
 
 
 def noisy_sphere(n: int) -> np.ndarray:

@@ -8,6 +8,7 @@ _EXPORTS = {
     "read_mesh": ".mesh",
     # point clouds
     "point_cloud_graph": ".points",
+    "fibonacci_sphere": ".points",
     # grids
     "grid_graph": ".grid",
     "grid_rotation": ".grid",

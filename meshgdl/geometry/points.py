@@ -232,3 +232,14 @@ def _first_max_per_component(value: np.ndarray, label: np.ndarray, num_comp: int
         return np.array([np.argmax(value)])
     by_comp = np.lexsort((-value, label))  # stable: equal values keep index order
     return by_comp[np.searchsorted(label[by_comp], np.arange(num_comp))]
+
+
+def fibonacci_sphere(n: int):
+    """``n`` nearly uniform points on the unit sphere (a Fibonacci lattice): ``[n, 3]`` float64 numpy."""
+    import numpy as np
+
+    t = np.arange(n) + 0.5
+    z = 1 - 2 * t / n
+    r = np.sqrt(1 - z * z)
+    phi = t * np.pi * (3 - np.sqrt(5))
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], -1)

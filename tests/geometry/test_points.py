@@ -8,15 +8,8 @@ from torch_geometric.data import Batch
 from meshgdl import gauge_transform
 from meshgdl.geometry import grid_graph, mesh_graph, point_cloud_graph, read_mesh
 from meshgdl.graph import rotate_frames, wrap_angle
+from meshgdl.geometry.points import fibonacci_sphere
 from tests.conftest import require_data
-
-
-def fibonacci_sphere(n: int) -> np.ndarray:
-    t = np.arange(n) + 0.5
-    z = 1 - 2 * t / n
-    r = np.sqrt(1 - z * z)
-    phi = t * math.pi * (3 - math.sqrt(5))
-    return np.stack([r * np.cos(phi), r * np.sin(phi), z], -1)
 
 
 def random_rotation(seed: int) -> torch.Tensor:
