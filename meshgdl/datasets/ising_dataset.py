@@ -1,18 +1,12 @@
 """A cached PyG data set of Ising configurations on lattice graphs."""
 from __future__ import annotations
 
-import hashlib
-
 import torch
-from torch_geometric.data import InMemoryDataset
 
-from ..graph import FramedGraph
-
-# InMemoryDataset stores the data class; allow it in torch.load(weights_only=True)
-torch.serialization.add_safe_globals([FramedGraph])
+from .generated import GeneratedDataset
 
 
-class IsingDataset(InMemoryDataset):
+class IsingDataset(GeneratedDataset):
     r"""Ising spins sampled at several temperatures (:func:`ising_metropolis`), one lattice graph
     (:func:`meshgdl.geometry.lattice_graph` with identity links) per configuration, generated once
     and cached in ``root/processed`` under a name that encodes every generation parameter.
@@ -36,29 +30,15 @@ class IsingDataset(InMemoryDataset):
                  num_configs: int = 100, *, n_therm: int = 500, n_decor: int = 5, chains: int = 4,
                  seed: int = 0, transform=None, pre_transform=None, pre_filter=None,
                  force_reload: bool = False, progress: bool = True):
-        self.params = dict(shape=tuple(int(s) for s in shape),
-                           temperatures=tuple(float(t) for t in temperatures),
-                           num_configs=int(num_configs), n_therm=n_therm, n_decor=n_decor,
-                           chains=chains, seed=seed)
-        self.progress = progress
-        super().__init__(root, transform, pre_transform, pre_filter, force_reload=force_reload)
-        self.load(self.processed_paths[0])
+        params = dict(shape=tuple(int(s) for s in shape), temperatures=tuple(float(t) for t in temperatures),
+                      num_configs=int(num_configs), n_therm=n_therm, n_decor=n_decor, chains=chains, seed=seed)
+        super().__init__(root, params, transform, pre_transform, pre_filter, force_reload, progress)
 
-    @property
-    def raw_file_names(self):
-        return []
-
-    @property
-    def processed_file_names(self):
+    def file_stem(self) -> str:
         p = self.params
-        key = hashlib.sha256(repr(sorted(p.items())).encode()).hexdigest()[:12]
-        shape = "x".join(map(str, p["shape"]))
-        return [f"ising_{shape}_n{p['num_configs']}_{key}.pt"]
+        return f"ising_{'x'.join(map(str, p['shape']))}_n{p['num_configs']}"
 
-    def download(self):
-        pass  # generated, nothing to download
-
-    def process(self):
+    def generate(self) -> list:
         from ..geometry.lattice import lattice_graph
         from .ising import ISING_CRITICAL_TEMPERATURE, ising_metropolis
 
@@ -76,11 +56,7 @@ class IsingDataset(InMemoryDataset):
                 graph.y = torch.tensor([int(temperature < ISING_CRITICAL_TEMPERATURE)])
                 graph.temperature = torch.tensor([temperature], dtype=torch.float64)
                 data_list.append(graph)
-        if self.pre_filter is not None:
-            data_list = [g for g in data_list if self.pre_filter(g)]
-        if self.pre_transform is not None:
-            data_list = [self.pre_transform(g) for g in data_list]
-        self.save(data_list, self.processed_paths[0])
+        return data_list
 
     def __repr__(self) -> str:
         p = self.params

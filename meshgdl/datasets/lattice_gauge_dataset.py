@@ -1,20 +1,13 @@
 """A cached PyG data set of Monte Carlo gauge fields on lattice graphs."""
 from __future__ import annotations
 
-import hashlib
-
 import torch
-from torch_geometric.data import InMemoryDataset
-
-from ..graph import FramedGraph
-
-# InMemoryDataset stores the data class; allow it in torch.load(weights_only=True)
-torch.serialization.add_safe_globals([FramedGraph])
 
 from .. import groups
+from .generated import GeneratedDataset
 
 
-class LatticeGaugeDataset(InMemoryDataset):
+class LatticeGaugeDataset(GeneratedDataset):
     r"""Gauge fields sampled from the Wilson action (:func:`wilson_metropolis`), one lattice graph
     (:func:`meshgdl.geometry.lattice_graph`) per configuration, generated once and cached in
     ``root/processed`` under a name that encodes every generation parameter.
@@ -46,30 +39,18 @@ class LatticeGaugeDataset(InMemoryDataset):
                  transform=None, pre_transform=None, pre_filter=None, force_reload: bool = False,
                  progress: bool = True):
         groups.group_size(group)
-        self.params = dict(group=group, shape=tuple(int(s) for s in shape), beta=float(beta),
-                           num_configs=int(num_configs), n_therm=n_therm, n_decor=n_decor,
-                           n_hits=n_hits, chains=chains, seed=seed, update=update)
         self.loop_sizes = tuple(tuple(int(a) for a in s) for s in loop_sizes)
         self.dtype = dtype
-        self.progress = progress
-        super().__init__(root, transform, pre_transform, pre_filter, force_reload=force_reload)
-        self.load(self.processed_paths[0])
+        params = dict(group=group, shape=tuple(int(s) for s in shape), beta=float(beta),
+                      num_configs=int(num_configs), n_therm=n_therm, n_decor=n_decor, n_hits=n_hits,
+                      chains=chains, seed=seed, update=update, loop_sizes=self.loop_sizes, dtype=str(dtype))
+        super().__init__(root, params, transform, pre_transform, pre_filter, force_reload, progress)
 
-    @property
-    def raw_file_names(self):
-        return []
-
-    @property
-    def processed_file_names(self):
+    def file_stem(self) -> str:
         p = self.params
-        key = hashlib.sha256(repr((sorted(p.items()), self.loop_sizes, str(self.dtype))).encode())
-        shape = "x".join(map(str, p["shape"]))
-        return [f"{p['group']}_{shape}_beta{p['beta']:g}_n{p['num_configs']}_{key.hexdigest()[:12]}.pt"]
+        return f"{p['group']}_{'x'.join(map(str, p['shape']))}_beta{p['beta']:g}_n{p['num_configs']}"
 
-    def download(self):
-        pass  # generated, nothing to download
-
-    def process(self):
+    def generate(self) -> list:
         from ..geometry.lattice import lattice_graph
         from ..observables import traced_wilson_loops
         from .lattice_gauge import wilson_metropolis
@@ -88,11 +69,7 @@ class LatticeGaugeDataset(InMemoryDataset):
             graph.beta = torch.tensor([p["beta"]], dtype=torch.float64)
             graph.chain = torch.tensor([c % p["chains"]])
             data_list.append(graph)
-        if self.pre_filter is not None:
-            data_list = [g for g in data_list if self.pre_filter(g)]
-        if self.pre_transform is not None:
-            data_list = [self.pre_transform(g) for g in data_list]
-        self.save(data_list, self.processed_paths[0])
+        return data_list
 
     def __repr__(self) -> str:
         p = self.params
