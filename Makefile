@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,gifti,fits]'
+	$(BIN)/python -m pip install -q -e '.[test,gifti,fits,plot,examples]'
 	touch $(STAMP)
 
 setup: $(STAMP)

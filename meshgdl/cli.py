@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="meshgdl: %(message)s")
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
         print(f"meshgdl: {err}", file=sys.stderr)
         return 2
 

@@ -56,7 +56,11 @@ def plot_graph_map(graph_path, out_png, field=0, title=None, overwrite: bool = F
         **mollview: passed to ``healpy.mollview`` (``unit``, ``min``, ``max``, ``cmap``, ...).
     """
     import healpy as hp
-    import matplotlib
+
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install 'meshgdl[plot]'") from None
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
