@@ -9,7 +9,7 @@ from torch.nn import Parameter
 
 from ..field_type import FieldType
 from .functional.gem_basis import gaussian_radial, num_basis, phase_coefficients, phases, self_basis
-from .functional.fused import gem_aggregate
+from .functional.fused import fused_columns, gem_aggregate
 from .gauge_message_passing import GaugeMessagePassing
 
 
@@ -119,7 +119,7 @@ class GemConv(GaugeMessagePassing):
 
     def forward(self, x: Tensor, graph) -> Tensor:
         if self.fused and self._fusable() and not torch.compiler.is_compiling():
-            return self.update(gem_aggregate(self, x, graph), x)
+            return self.update(gem_aggregate(self, x, graph), x, columns=fused_columns(self))
         if x.dim() != 2:
             raise ValueError("features [B, N, C] over one shared graph need the fused path (GemConv.fused = True)")
         return super().forward(x, graph)
@@ -153,8 +153,9 @@ class GemConv(GaugeMessagePassing):
             parts.append(torch.stack([re, im], -1).flatten(1))
         return torch.cat(parts, -1)
 
-    def update(self, aggr_out: Tensor, x: Tensor) -> Tensor:
-        out = aggr_out @ self._neighbour_matrix().T
+    def update(self, aggr_out: Tensor, x: Tensor, columns: Tensor | None = None) -> Tensor:
+        weight = self._neighbour_matrix()
+        out = aggr_out @ (weight if columns is None else weight[:, columns]).T
         if self._self_blocks:
             out = out + x @ self._self_matrix().T
         if self.bias is not None and self._scalar_out is not None:

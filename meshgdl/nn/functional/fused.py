@@ -7,7 +7,7 @@ linear map of the neighbours' features. For input frequency ``m`` GemConv needs,
 .. math::
     A_{m,s,r}(i) = \sum_{j \to i} w_{ij}\, \phi_r(\ell_{ij})\, e^{i(s \theta_{ij} + m a_{ji})}\, z_j,
 
-with :math:`z_j = u_j + i v_j` the frequency-``m`` pairs of :math:`f_j`. That is one complex sparse
+with :math:`z_j = u_j + i v_j` the frequency-``m`` pairs of :math:`f_j`. That is one sparse
 matrix per ``m`` (rows ``(i, r, s)``), built once per graph by :func:`meshgdl.ops.edge_operator`,
 cached, and shared by every layer with the same frequencies. No per-edge feature tensor is formed:
 memory is :math:`O(E \cdot S)` numbers for the geometry plus :math:`O(N C)` for the features.
@@ -20,9 +20,6 @@ from torch import Tensor
 
 from ... import ops
 from .gem_basis import gaussian_radial, phases
-
-_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
-
 
 def _profiles(layer, graph, dtype) -> Tensor:
     """Per-edge scalar factors ``[E, R]``: radial profiles times the edge weight if used."""
@@ -44,35 +41,63 @@ def _channels_last(x: Tensor) -> tuple[Tensor, tuple]:
 
 
 def gem_aggregate(layer, x: Tensor, graph) -> Tensor:
-    """What GemConv's message passing aggregates, ``[*, N, D]``, from ``x`` of ``[*, N, C_in]``."""
+    r"""What GemConv's message passing aggregates, ``[*, N, D]``, from ``x`` of ``[*, N, C_in]``.
+
+    The channels come in the order ``(r, s, re/im, c)`` within each input frequency, where the
+    message-passing path has ``(c, r, s, re/im)``: :func:`fused_columns` says how the weights'
+    columns follow, so no large tensor is ever permuted. The complex products run as real ones
+    (PyTorch's complex sparse product is many times slower than its real one): the operator holds
+    :math:`\mathrm{Re}\,P` and :math:`\mathrm{Im}\,P` as two rows a phase, the input :math:`(u, v)`
+    as two blocks of channels, and one small contraction forms
+    :math:`Pz = (\mathrm{Re}P\,u - \mathrm{Im}P\,v) + i(\mathrm{Re}P\,v + \mathrm{Im}P\,u)`.
+    """
     n = graph.num_nodes
     batch = x.shape[:-2]
-    cdtype = _COMPLEX[x.dtype]
     k_out = layer.out_type.max_frequency
     radial = max(layer.num_radial, 1)
     parts = []
     for m, sl in layer._in:
         ss = phases(m, k_out)
-        key = ("gem", m, tuple(ss), layer.num_radial, layer.cutoff, layer.use_edge_weight, layer.normalize, cdtype, str(x.device))
-        op = ops.cached_operator(graph, key, lambda: _gem_operator(layer, graph, m, ss, cdtype))
+        key = ("gem", m, tuple(ss), layer.num_radial, layer.cutoff, layer.use_edge_weight, layer.normalize, x.dtype, str(x.device))
+        op = ops.cached_operator(graph, key, lambda: _gem_operator(layer, graph, m, ss, x.dtype))
         mult = layer.in_type.multiplicities[m]
         feat = x[..., sl]
-        z = feat.to(cdtype) if m == 0 else torch.view_as_complex(feat.reshape(*feat.shape[:-1], mult, 2).contiguous())
-        flat, b = _channels_last(z)
-        y = op(flat).view(n, radial, len(ss), *b, mult)                    # [N, R, S, (B,) mult]
-        y = y.permute(*range(3, 3 + len(b)), 0, 3 + len(b), 1, 2)         # [(B,) N, mult, R, S]
-        parts.append(torch.view_as_real(y).reshape(*batch, n, -1))
+        feat = feat.unflatten(-1, (mult, 2)).movedim(-1, -3) if m else feat.unsqueeze(-3)   # [*, Z, N, mult]
+        flat = feat.movedim(-2, 0).reshape(n, -1)                                           # [N, (*, Z, mult)]
+        y = op(flat).view(n, radial, len(ss), 2, *batch, feat.shape[-3], mult)              # [N, R, S, P, *, Z, mult]
+        mix = _COMBINE[: feat.shape[-3]].to(x)                                              # [Z, P, 2]
+        out = torch.einsum("nrsp...zc,zpk->...nrskc", y, mix)
+        parts.append(out.reshape(*batch, n, -1))
     return torch.cat(parts, -1)
 
 
-def _gem_operator(layer, graph, m: int, ss: list[int], cdtype) -> ops.SparseOperator:
-    rdtype = {c: r for r, c in _COMPLEX.items()}[cdtype]
-    log = graph.edge_logmap.to(rdtype)
+# how (Re P, Im P) times (u, v) combine into (Re, Im) of P z; a real input (Z = 1) keeps row 0
+_COMBINE = torch.tensor([[[1.0, 0.0], [0.0, 1.0]],      # u: Re P u -> Re, Im P u -> Im
+                         [[0.0, 1.0], [-1.0, 0.0]]])    # v: Re P v -> Im, -Im P v -> Re
+
+
+def fused_columns(layer) -> Tensor:
+    """For each channel of :func:`gem_aggregate`'s output, the channel of the message-passing path's."""
+    cached = getattr(layer, "_fused_columns", None)
+    if cached is not None:
+        return cached
+    k_out, radial = layer.out_type.max_frequency, max(layer.num_radial, 1)
+    columns, offset = [], 0
+    for m, _ in layer._in:
+        mult, s = layer.in_type.multiplicities[m], len(phases(m, k_out))
+        plain = torch.arange(mult * radial * s * 2).view(mult, radial, s, 2) + offset
+        columns.append(plain.permute(1, 2, 3, 0).reshape(-1))
+        offset += plain.numel()
+    layer._fused_columns = torch.cat(columns)
+    return layer._fused_columns
+
+
+def _gem_operator(layer, graph, m: int, ss: list[int], dtype) -> ops.SparseOperator:
+    log = graph.edge_logmap.to(dtype)
     theta = torch.atan2(log[:, 1], log[:, 0])
-    s = torch.tensor(ss, dtype=rdtype, device=theta.device)
-    phase = torch.polar(torch.ones((), dtype=rdtype, device=theta.device),
-                        theta[:, None] * s + m * graph.edge_transport.to(rdtype)[:, None])   # [E, S]
-    coef = _profiles(layer, graph, rdtype)[:, :, None] * phase[:, None, :]                  # [E, R, S]
+    angle = theta[:, None] * torch.tensor(ss, dtype=dtype, device=theta.device) + m * graph.edge_transport.to(dtype)[:, None]
+    phase = torch.stack([torch.cos(angle), torch.sin(angle)], -1)                           # [E, S, 2]
+    coef = _profiles(layer, graph, dtype)[:, :, None, None] * phase[:, None]                # [E, R, S, 2]
     return ops.edge_operator(graph.edge_index, coef.reshape(coef.shape[0], -1), graph.num_nodes, layer.normalize)
 
 
