@@ -5,6 +5,9 @@ _EXPORTS = {
     "data_root": ".fetch",
     "data_path": ".fetch",
     "fetch": ".fetch",
+    "CortexSurface": ".cortex",
+    "load_conte69": ".cortex",
+    "parcellation_task": ".cortex",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
