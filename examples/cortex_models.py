@@ -1,0 +1,105 @@
+"""The models compared in ``cortex_parcellation.py``, each built to a common parameter budget.
+
+Every model maps per-vertex inputs ``x [N, C_in]`` (and a graph, for the graph models) to class
+logits ``[N, C]``. The width of each is the one whose parameter count comes closest to the budget.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+NUM_INTRINSIC = 3
+
+
+@dataclass
+class Spec:
+    label: str
+    domain: str  # "mesh", "points" or "none": which graph the model reads
+    uses_xyz: bool
+    make: Callable[[int, int, int], nn.Module]  # (in_channels, width, num_classes) -> module
+
+
+class MLP(nn.Module):
+    """Per-vertex MLP on the intrinsic inputs: no neighbourhood at all."""
+
+    def __init__(self, in_channels: int, width: int, num_classes: int, layers: int = 4):
+        super().__init__()
+        dims = [in_channels] + [width] * (layers - 1)
+        blocks = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            blocks += [nn.Linear(a, b), nn.LayerNorm(b), nn.ReLU()]
+        self.net = nn.Sequential(*blocks, nn.Linear(width, num_classes))
+
+    def forward(self, x, graph=None):
+        return self.net(x)
+
+
+class ScalarConvNet(nn.Module):
+    """Encoder, residual blocks of a scalar graph convolution, decoder.
+
+    ``conv(width)`` builds one convolution; ``edge_index_only`` feeds it ``graph.edge_index``
+    (PyG layers such as FeaStConv) instead of the framed graph.
+    """
+
+    def __init__(self, in_channels: int, width: int, num_classes: int, conv, layers: int = 4,
+                 edge_index_only: bool = False):
+        super().__init__()
+        self.encode = nn.Linear(in_channels, width)
+        self.convs = nn.ModuleList(conv(width) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(layers))
+        self.decode = nn.Linear(width, num_classes)
+        self.edge_index_only = edge_index_only
+
+    def forward(self, x, graph):
+        h = self.encode(x)
+        arg = graph.edge_index if self.edge_index_only else graph
+        for conv, norm in zip(self.convs, self.norms):
+            h = h + torch.relu(norm(conv(h, arg)))
+        return self.decode(h)
+
+
+def _feast(in_channels, width, num_classes):
+    from torch_geometric.nn import FeaStConv
+
+    return ScalarConvNet(in_channels, width, num_classes, lambda w: FeaStConv(w, w, heads=4),
+                         edge_index_only=True)
+
+
+def _iso(in_channels, width, num_classes):
+    from meshgdl.nn import IsoConv
+
+    return ScalarConvNet(in_channels, width, num_classes, lambda w: IsoConv(w, w))
+
+
+MODELS: dict[str, Spec] = {
+    "mlp": Spec("MLP (intrinsic)", "none", False, lambda i, w, c: MLP(i, w, c)),
+    "feast_xyz": Spec("FeaStConv (xyz + intrinsic)", "mesh", True, _feast),
+    "feast": Spec("FeaStConv (intrinsic)", "mesh", False, _feast),
+    "iso": Spec("IsoConv (mesh)", "mesh", False, _iso),
+}
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_model(name: str, num_classes: int, budget: int) -> nn.Module:
+    """The model ``name`` at the width whose parameter count is closest to ``budget``."""
+    spec = MODELS[name]
+    in_channels = NUM_INTRINSIC + (3 if spec.uses_xyz else 0)
+    best = None
+    for width in range(2, 257, 2):
+        state = torch.random.get_rng_state()
+        model = spec.make(in_channels, width, num_classes)
+        torch.random.set_rng_state(state)  # so that the seed fixes the final model's weights
+        n = count_parameters(model)
+        if best is None or abs(n - budget) < abs(best[0] - budget):
+            best = (n, width)
+        if n > budget:
+            break
+    model = spec.make(in_channels, best[1], num_classes)
+    model.domain, model.uses_xyz, model.width = spec.domain, spec.uses_xyz, best[1]
+    return model
