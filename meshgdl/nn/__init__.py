@@ -3,6 +3,9 @@ from .._lazy import lazy_module
 
 _EXPORTS = {
     "FieldType": "..field_type",
+    "GaugeMessagePassing": ".gauge_message_passing",
+    "GemConv": ".gem_conv",
+    "IsoConv": ".iso_conv",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

@@ -1,0 +1,1 @@
+"""Fixed tensors and slow references behind the layers of :mod:`meshgdl.nn` (kernel bases)."""

@@ -1,0 +1,103 @@
+"""Small test domains, each as ``(graph, build)``: ``build(pos)`` rebuilds the graph from moved points.
+
+The grid and the point cloud are built here from the shared tangent helpers
+(:mod:`meshgdl.geometry.tangent`) until the library's own grid and point-cloud builders land.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import trimesh
+
+from meshgdl.geometry.mesh import load_mesh, mesh_graph
+from meshgdl.geometry.tangent import first_tangent_neighbour, framed_edges, frames_from_reference
+from meshgdl.graph import FramedGraph
+
+from ..conftest import require_data
+
+DOMAINS = ["mesh", "sphere", "torus", "points", "grid"]
+
+
+def _mesh(vertices, faces):
+    faces = torch.as_tensor(faces, dtype=torch.long)
+    build = lambda pos: mesh_graph(pos, faces, dtype=torch.float64, cache=False)  # noqa: E731
+    return build(torch.as_tensor(vertices, dtype=torch.float64)), build
+
+
+def point_cloud_graph(pos, k: int = 6) -> FramedGraph:
+    """kNN graph (j among the k nearest of i), PCA normals turned away from the centroid."""
+    pos = torch.as_tensor(pos, dtype=torch.float64)
+    dist = torch.cdist(pos, pos)
+    nbr = dist.topk(k + 1, largest=False).indices[:, 1:]
+    i = torch.arange(len(pos)).repeat_interleave(k)
+    edge_index = torch.stack([nbr.reshape(-1), i])
+    local = pos[nbr] - pos[nbr].mean(1, keepdim=True)
+    normal = torch.linalg.eigh(local.transpose(1, 2) @ local).eigenvectors[:, :, 0]
+    normal = normal * torch.sign(((pos - pos.mean(0)) * normal).sum(-1, keepdim=True))
+    frame = frames_from_reference(normal, first_tangent_neighbour(pos, normal, edge_index))
+    logmap, transport = framed_edges(pos, frame, edge_index)
+    return FramedGraph(pos=pos, frame=frame, edge_index=edge_index, edge_logmap=logmap,
+                       edge_transport=transport).validate()
+
+
+def grid_positions(n: int) -> torch.Tensor:
+    """Node ``b * n + a`` sits at ``(a, b, 0)``, centred."""
+    b, a = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    c = (n - 1) / 2
+    return torch.stack([a.reshape(-1) - c, b.reshape(-1) - c, torch.zeros(n * n)], -1).double()
+
+
+def grid_graph(pos, n: int) -> FramedGraph:
+    """8-neighbour grid; every frame has e1 along ``pos[1] - pos[0]`` (the image's x axis)."""
+    pos = torch.as_tensor(pos, dtype=torch.float64)
+    b, a = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    a, b = a.reshape(-1), b.reshape(-1)
+    src, dst = [], []
+    for da in (-1, 0, 1):
+        for db in (-1, 0, 1):
+            ok = (da, db) != (0, 0)
+            keep = ok & (a + da >= 0) & (a + da < n) & (b + db >= 0) & (b + db < n)
+            dst.append((b * n + a)[keep])
+            src.append(((b + db) * n + a + da)[keep])
+    edge_index = torch.stack([torch.cat(src), torch.cat(dst)])
+    x_axis, y_axis = pos[1] - pos[0], pos[n] - pos[0]
+    normal = torch.linalg.cross(x_axis, y_axis).expand(len(pos), 3)
+    frame = frames_from_reference(normal, x_axis.expand(len(pos), 3))
+    logmap, transport = framed_edges(pos, frame, edge_index)
+    return FramedGraph(pos=pos, frame=frame, edge_index=edge_index, edge_logmap=logmap,
+                       edge_transport=transport).validate()
+
+
+def grid_rotation(n: int):
+    """The 90 degree counter-clockwise rotation of the image: ``(perm, angles)``.
+
+    Pixel k of the rotated image comes from pixel ``perm[k]``; a vector there turns by +90 degrees,
+    i.e. its coordinates change as ``R(-p) v`` with ``p = -pi / 2``.
+    """
+    pos = grid_positions(n)
+    source = torch.stack([pos[:, 1], -pos[:, 0]], -1)          # R^{-1} p
+    c = (n - 1) / 2
+    a, b = (source[:, 0] + c).round().long(), (source[:, 1] + c).round().long()
+    return b * n + a, torch.full((n * n,), -math.pi / 2, dtype=torch.float64)
+
+
+def domain(name: str):
+    """``(graph, build)`` for one of :data:`DOMAINS`."""
+    if name == "mesh":
+        ant = load_mesh(require_data("pyvista", "ant.ply"), dtype=torch.float64, cache=False)
+        return _mesh(ant.pos, ant.face.T)
+    if name == "sphere":
+        m = trimesh.creation.icosphere(2)
+        return _mesh(m.vertices, m.faces)
+    if name == "torus":
+        m = trimesh.creation.torus(major_radius=1.0, minor_radius=0.4, major_sections=16, minor_sections=8)
+        return _mesh(m.vertices, m.faces)
+    if name == "points":
+        gen = torch.Generator().manual_seed(0)
+        pos = torch.randn(150, 3, generator=gen, dtype=torch.float64)
+        pos = pos / pos.norm(dim=-1, keepdim=True) * torch.tensor([1.0, 0.7, 0.5], dtype=torch.float64)
+        return point_cloud_graph(pos), point_cloud_graph
+    if name == "grid":
+        return grid_graph(grid_positions(8), 8), lambda pos: grid_graph(pos, 8)
+    raise KeyError(name)
