@@ -103,3 +103,49 @@ def build_model(name: str, num_classes: int, budget: int) -> nn.Module:
     model = spec.make(in_channels, best[1], num_classes)
     model.domain, model.uses_xyz, model.width = spec.domain, spec.uses_xyz, best[1]
     return model
+
+
+class Invariants(nn.Module):
+    """Gauge-invariant read-out: the scalars and the norm of every frequency-k > 0 pair."""
+
+    def __init__(self, field_type):
+        super().__init__()
+        self.num_scalars = field_type.multiplicities[0]
+        self.dim = self.num_scalars + (field_type.dim - self.num_scalars) // 2
+
+    def forward(self, x):
+        pairs = x[:, self.num_scalars:].unflatten(-1, (-1, 2))
+        return torch.cat([x[:, :self.num_scalars], (pairs.square().sum(-1) + 1e-12).sqrt()], -1)
+
+
+class GemNet(nn.Module):
+    """GemConv residual network: scalars in, ``width`` copies of frequencies 0..K inside, logits out.
+
+    Each block is GemConv -> GaugeLayerNorm -> NormNonlinearity with a residual connection, all
+    exactly gauge equivariant; the read-out takes invariants only, so the logits are gauge invariant.
+    """
+
+    def __init__(self, in_channels: int, width: int, num_classes: int, layers: int = 4, max_frequency: int = 2):
+        super().__init__()
+        from meshgdl.nn import FieldType, GaugeLayerNorm, GemConv, NormNonlinearity
+
+        hidden = FieldType([width] * (max_frequency + 1))
+        self.encode = GemConv(FieldType.scalars(in_channels), hidden)
+        self.convs = nn.ModuleList(GemConv(hidden, hidden) for _ in range(layers))
+        self.norms = nn.ModuleList(GaugeLayerNorm(hidden) for _ in range(layers))
+        self.acts = nn.ModuleList(NormNonlinearity(hidden) for _ in range(layers))
+        self.invariants = Invariants(hidden)
+        self.decode = nn.Linear(self.invariants.dim, num_classes)
+
+    def forward(self, x, graph):
+        h = self.encode(x, graph)
+        for conv, norm, act in zip(self.convs, self.norms, self.acts):
+            h = h + act(norm(conv(h, graph)))
+        return self.decode(self.invariants(h))
+
+
+MODELS.update({
+    "gem": Spec("GemConv (mesh)", "mesh", False, lambda i, w, c: GemNet(i, w, c)),
+    "iso_points": Spec("IsoConv (point cloud)", "points", False, _iso),
+    "gem_points": Spec("GemConv (point cloud)", "points", False, lambda i, w, c: GemNet(i, w, c)),
+})

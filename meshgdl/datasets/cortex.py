@@ -238,22 +238,67 @@ def parcellation_scores(pred, target) -> dict[str, float]:
     return {"accuracy": float((p == t).mean()), "miou": float(np.mean(ious))}
 
 
-def parcellation_task(parcellation: str = "mesulam", *, fraction: float = 0.5, seed: int = 0,
-                      root=None) -> dict[str, CortexSurface]:
+def same_triangles(faces_a, faces_b) -> bool:
+    """Whether two face arrays hold the same oriented triangles, in any order and any rotation."""
+    def canon(f):
+        f = np.asarray(f)
+        start = np.argmin(f, 1)[:, None]
+        f = np.take_along_axis(f, (start + np.arange(3)) % 3, 1)  # rotate the smallest id first
+        return f[np.lexsort(f.T[::-1])]
+    return np.shape(faces_a) == np.shape(faces_b) and np.array_equal(canon(faces_a), canon(faces_b))
+
+
+def decimate_registered(left: CortexSurface, right: CortexSurface, fraction: float):
+    """Decimate two registered surfaces (same triangles, same vertex ids) alike.
+
+    The quadric decimation of ``left`` to ``fraction`` of its vertices is recorded and the same
+    edge collapses are replayed on ``right``, so the two coarse surfaces again share one face list
+    and vertex indexing. Each coarse vertex takes the inputs and label of the nearest vertex of
+    its own fine surface.
+    """
+    import fast_simplification
+
+    if not same_triangles(left.faces, right.faces):
+        raise ValueError("decimate_registered needs surfaces with the same triangles (a registered pair)")
+    faces = left.faces.astype(np.int32)
+    v, f, collapses = fast_simplification.simplify(left.vertices, faces, target_reduction=1.0 - fraction,
+                                                   return_collapses=True)
+    w, g, _ = fast_simplification.replay_simplification(right.vertices, faces, collapses)
+    out = []
+    for fine, pos, tri in ((left, v, f), (right, w, g)):
+        source = nearest_vertex(fine.vertices, pos)
+        out.append(CortexSurface(np.asarray(pos, np.float64), np.asarray(tri, np.int64),
+                                 fine.features[source], fine.labels[source], fine.name))
+    return out[0], out[1]
+
+
+def parcellation_task(parcellation: str = "mesulam", *, resolution: float = 1.0, fraction: float = 0.5,
+                      seed: int = 0, root=None) -> dict[str, CortexSurface]:
     """The training surface and the three test surfaces of the cortical parcellation task.
 
     Returns ``{"train": left, "mirrored": right mirrored, "retriangulated": ..., "rotated": ...}``.
     Right-hemisphere labels are mapped onto left ids by :func:`match_parcels` (Mesulam's classes
-    match themselves). The re-triangulated surface keeps ``fraction`` of the vertices in a random
-    order (``seed``); the rotated one is that surface under :func:`random_rotation` (``seed``).
+    match themselves), and the mirrored right surface takes the left's face array (the same
+    triangles, checked). ``resolution < 1`` decimates the registered pair alike
+    (:func:`decimate_registered`), to that fraction of the template's 32,492 vertices. The
+    re-triangulated surface is an independent decimation of the full mirrored right to
+    ``resolution * fraction`` of the template's vertices, in a random order (``seed``); the rotated
+    one is that surface under :func:`random_rotation` (``seed``).
     """
+    if not 0.0 < resolution <= 1.0:
+        raise ValueError(f"resolution must lie in (0, 1], got {resolution}")
     left = load_conte69("left", parcellation, root=root)
     right = mirror_surface(load_conte69("right", parcellation, root=root))
+    if not same_triangles(left.faces, right.faces):
+        raise ValueError("the mirrored right hemisphere does not share the left's triangles; "
+                         "are these the conte69 template surfaces?")
+    right.faces = left.faces.copy()
     right.labels = relabel(right.labels, match_parcels(left.labels, right.labels))
-    right.name = "right, mirrored"
-    retri = retriangulate(right, fraction, seed=seed)
-    retri.name = "right, re-triangulated"
+    full_right = right
+    if resolution < 1.0:
+        left, right = decimate_registered(left, right, resolution)
+    retri = retriangulate(full_right, resolution * fraction, seed=seed)
     rotated = rotate_surface(retri, seed=seed)
-    rotated.name = "right, re-triangulated + rotated"
-    left.name = "left (train)"
+    left.name, right.name = "left (train)", "right, mirrored"
+    retri.name, rotated.name = "right, re-triangulated", "right, re-triangulated + rotated"
     return {"train": left, "mirrored": right, "retriangulated": retri, "rotated": rotated}

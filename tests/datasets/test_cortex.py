@@ -25,9 +25,10 @@ def _edge_length(s):
 def test_mirrored_right_has_the_left_triangles_and_lies_close(task):
     left, right = task["train"], task["mirrored"]
     assert right.num_vertices == left.num_vertices == cortex.HEMISPHERE_SIZE
-    assert _triangles(right.faces) == _triangles(left.faces)
-    raw = cortex.load_conte69("right")  # unmirrored: the reversed orientation
-    assert not _triangles(raw.faces) & _triangles(left.faces)
+    np.testing.assert_array_equal(right.faces, left.faces)
+    raw = cortex.load_conte69("right")
+    assert _triangles(cortex.mirror_surface(raw).faces) == _triangles(left.faces)
+    assert not _triangles(raw.faces) & _triangles(left.faces)  # unmirrored: the reversed orientation
     gap = np.linalg.norm(left.vertices[cortex.nearest_vertex(left.vertices, right.vertices)] - right.vertices, axis=1)
     assert gap.mean() < 1.2 * _edge_length(left)
 
@@ -139,3 +140,21 @@ def test_bad_arguments_are_named():
         cortex.parcellation_scores(np.zeros(3), np.zeros(4))
     with pytest.raises(FileNotFoundError, match="brainspace"):
         cortex.load_conte69("left", root="/nonexistent")
+
+
+def test_same_triangles_ignores_order_and_rotation_not_orientation():
+    f = np.array([[0, 1, 2], [2, 3, 0]])
+    assert cortex.same_triangles(f, np.array([[0, 2, 3], [1, 2, 0]]))
+    assert not cortex.same_triangles(f, f[:, ::-1])
+
+
+def test_decimated_registered_pair_keeps_one_face_list(task):
+    left, right = cortex.decimate_registered(task["train"], task["mirrored"], 0.125)
+    assert 0.12 < left.num_vertices / cortex.HEMISPHERE_SIZE < 0.13
+    np.testing.assert_array_equal(left.faces, right.faces)
+    assert right.num_vertices == left.num_vertices
+    # still registered: copying by index beats nothing and matches the fine surfaces' reference
+    acc = cortex.parcellation_scores(left.labels, right.labels)["accuracy"]
+    assert abs(acc - 0.8204) < 0.02
+    with pytest.raises(ValueError, match="same triangles"):
+        cortex.decimate_registered(task["train"], task["retriangulated"], 0.5)
