@@ -121,7 +121,7 @@ def run(target: str, models: list[str], seeds: list[int], args) -> dict:
     from meshgdl.datasets.cortex import parcellation_task
 
     t0 = time.time()
-    surfaces = parcellation_task(target, seed=0)
+    surfaces = parcellation_task(target, resolution=args.resolution, seed=0)
     num_classes = int(surfaces["train"].labels.max())
     need_points = any(MODELS[m].domain == "points" for m in models)
     print(f"[{target}] preparing {len(surfaces)} surfaces and their graphs ...", flush=True)
@@ -226,6 +226,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=150, help="training steps (full batch) (default: 150)")
     p.add_argument("--lr", type=float, default=0.01, help="peak learning rate (default: 0.01)")
     p.add_argument("--budget", type=int, default=12000, help="parameter budget of every model (default: 12000)")
+    p.add_argument("--resolution", type=float, default=0.125,
+                   help="fraction of the template's 32,492 vertices the task runs at (default: 0.125)")
     p.add_argument("--points-k", type=int, default=12, help="neighbours of the point-cloud graphs (default: 12)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     p.add_argument("--out", type=Path, default=Path("results/cortex"), help="results folder (default: results/cortex)")
@@ -243,7 +245,8 @@ def main(argv=None) -> int:
     if existing and not args.overwrite:
         raise SystemExit(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
     print(f"models {models}; targets {targets}; seeds {seeds}; {args.steps} steps; budget {args.budget} "
-          f"parameters; {args.threads} threads", flush=True)
+          f"parameters; resolution {args.resolution} ({round(32492 * args.resolution)} vertices); "
+          f"{args.threads} threads", flush=True)
     for target in targets:
         result = run(target, models, seeds, args)
         md = table(result, seeds)
@@ -252,7 +255,7 @@ def main(argv=None) -> int:
         figure(result, args.out / f"cortex_{target}.png", shown)
         (args.out / f"cortex_{target}.md").write_text(md + "\n")
         keep = {k: v for k, v in result.items() if k not in ("surfaces", "predictions")}
-        keep.update(steps=args.steps, lr=args.lr, budget=args.budget, seeds=seeds)
+        keep.update(steps=args.steps, lr=args.lr, budget=args.budget, seeds=seeds, resolution=args.resolution)
         (args.out / f"cortex_{target}.json").write_text(json.dumps(keep, indent=1))
         print(f"wrote {args.out}/cortex_{target}.{{md,json,png}}", flush=True)
     return 0
