@@ -44,8 +44,9 @@ class GaugeMessagePassing(MessagePassing):
 
     def __init__(self, in_type: FieldType, out_type: FieldType | None = None, aggr: str = "add", **kwargs):
         super().__init__(aggr=aggr, **kwargs)
-        if not isinstance(in_type, FieldType) or not isinstance(out_type or in_type, FieldType):
-            raise TypeError("in_type and out_type must be meshgdl.FieldType, e.g. FieldType([4, 2])")
+        for t in (in_type, out_type or in_type):
+            if not (hasattr(t, "transform") and hasattr(t, "dim")):
+                raise TypeError(f"in_type and out_type must be field types (meshgdl.FieldType, e.g. FieldType([4, 2])), got {t!r}")
         self.in_type = in_type
         self.out_type = out_type or in_type
         params = inspect.signature(self.message).parameters

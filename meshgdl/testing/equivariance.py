@@ -99,7 +99,8 @@ def assert_rotation_invariant(module, x: Tensor, graph, build=None, rotation: Te
 
     Without ``build`` the graph's ``pos`` and ``frame`` (and ``normal`` if present) are rotated in
     place of a rebuild; with ``build`` (a function ``pos -> FramedGraph``) the graph is built from
-    the original and from the rotated positions, which also tests the builder.
+    the original and from the rotated positions, which also tests the builder (it runs with
+    float64 as the default dtype).
     """
     q = _random_orthogonal(seed) if rotation is None else torch.as_tensor(rotation, dtype=torch.float64)
     module, x, graph = _setup(module, x, graph)
@@ -109,8 +110,13 @@ def assert_rotation_invariant(module, x: Tensor, graph, build=None, rotation: Te
             if key in graph and graph[key] is not None:
                 rotated[key] = graph[key] @ q.T
     else:
-        graph = _double(build(graph.pos))
-        rotated = _double(build(graph.pos @ q.T))
+        # builders follow the default dtype (mesh_graph does): build in float64 like the rest
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            graph, rotated = _double(build(graph.pos)), _double(build(graph.pos @ q.T))
+        finally:
+            torch.set_default_dtype(previous)
     return _compare(module(x, rotated), module(x, graph), rtol, "rotation invariance")
 
 

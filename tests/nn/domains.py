@@ -5,6 +5,7 @@ The grid and the point cloud are built here from the shared tangent helpers
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -83,7 +84,13 @@ def grid_rotation(n: int):
 
 
 def domain(name: str):
-    """``(graph, build)`` for one of :data:`DOMAINS`."""
+    """``(graph, build)`` for one of :data:`DOMAINS` (a fresh copy: tests may change it)."""
+    graph, build = _domain(name)
+    return graph.clone(), build
+
+
+@functools.lru_cache(maxsize=None)
+def _domain(name: str):
     if name == "mesh":
         ant = load_mesh(require_data("pyvista", "ant.ply"), dtype=torch.float64, cache=False)
         return _mesh(ant.pos, ant.face.T)
@@ -101,3 +108,33 @@ def domain(name: str):
     if name == "grid":
         return grid_graph(grid_positions(8), 8), lambda pos: grid_graph(pos, 8)
     raise KeyError(name)
+
+
+def randomize_biases(module, seed: int = 0):
+    """Give every bias a random non-zero value, so that tests see what training would make of them."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith("bias"):
+                param.copy_(torch.randn(param.shape, generator=gen, dtype=param.dtype))
+    return module
+
+
+def check_all(module, x, graph, build, in_type, out_type=None, rtol: float = 1e-10) -> dict:
+    """Permutation, gauge and rotation checks (the latter with a rebuild); returns the errors."""
+    from meshgdl.testing import assert_gauge_equivariant, assert_permutation_equivariant, assert_rotation_invariant
+
+    return {
+        "permutation": assert_permutation_equivariant(module, x, graph, rtol=rtol),
+        "gauge": assert_gauge_equivariant(module, x, graph, in_type, out_type, rtol=rtol),
+        "rotation": assert_rotation_invariant(module, x, graph, build=build, rtol=rtol),
+    }
+
+
+class Chain(torch.nn.Sequential):
+    """Layers called as ``layer(x, graph)`` one after another."""
+
+    def forward(self, x, graph):
+        for layer in self:
+            x = layer(x, graph)
+        return x

@@ -1,0 +1,10 @@
+"""Reference models built from the layers of :mod:`meshgdl.nn`."""
+from ..._lazy import lazy_module
+
+_EXPORTS = {
+    "GemResNet": ".gem_resnet",
+    "GemResBlock": ".gem_resnet",
+}
+
+__getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
