@@ -102,6 +102,7 @@ def build_model(name: str, num_classes: int, budget: int) -> nn.Module:
             break
     model = spec.make(in_channels, best[1], num_classes)
     model.domain, model.uses_xyz, model.width = spec.domain, spec.uses_xyz, best[1]
+    model.pooled = isinstance(model, GemUNet)
     return model
 
 
@@ -118,34 +119,75 @@ class Invariants(nn.Module):
         return torch.cat([x[:, :self.num_scalars], (pairs.square().sum(-1) + 1e-12).sqrt()], -1)
 
 
-class GemNet(nn.Module):
-    """GemConv residual network: scalars in, ``width`` copies of frequencies 0..K inside, logits out.
+@dataclass
+class Hierarchy:
+    """A framed graph and its coarsenings (:func:`meshgdl.nn.coarsen`), finest first."""
 
-    Each block is GemConv -> GaugeLayerNorm -> NormNonlinearity with a residual connection, all
-    exactly gauge equivariant; the read-out takes invariants only, so the logits are gauge invariant.
+    graph: object
+    levels: list
+
+    @classmethod
+    def build(cls, graph, depth: int = 3, ratio: float = 0.25, min_nodes: int = 24) -> "Hierarchy":
+        """Up to ``depth`` coarsenings by ``ratio``, stopping before a level of < ``min_nodes``."""
+        from meshgdl.nn import coarsen
+
+        levels, g = [], graph
+        for _ in range(depth):
+            if ratio * g.num_nodes < min_nodes:
+                break
+            levels.append(coarsen(g, ratio))
+            g = levels[-1].coarse
+        return cls(graph, levels)
+
+
+class GemUNet(nn.Module):
+    """GemConv U-Net: convolutions on every level of a coarsening hierarchy, so that the receptive
+    field reaches the scale of a lobe, and back up with skip connections.
+
+    Down: GemConv -> GaugeLayerNorm -> NormNonlinearity at each level, then TransportPool to the
+    centres (features are transported into the centre's frame before averaging). Up: transport
+    the coarse features back to the cluster members, add the skip, EquivariantLinear,
+    nonlinearity. Read-out on gauge invariants (scalars and pair norms), so the logits are
+    gauge invariant. Without a hierarchy (``depth = 0``) it is a plain GemConv residual network.
     """
 
-    def __init__(self, in_channels: int, width: int, num_classes: int, layers: int = 4, max_frequency: int = 2):
+    def __init__(self, in_channels: int, width: int, num_classes: int, depth: int = 3, max_frequency: int = 2):
         super().__init__()
-        from meshgdl.nn import FieldType, GaugeLayerNorm, GemConv, NormNonlinearity
+        from meshgdl.nn import EquivariantLinear, FieldType, GaugeLayerNorm, GemConv, NormNonlinearity, TransportPool
 
         hidden = FieldType([width] * (max_frequency + 1))
+        self.depth = depth
         self.encode = GemConv(FieldType.scalars(in_channels), hidden)
-        self.convs = nn.ModuleList(GemConv(hidden, hidden) for _ in range(layers))
-        self.norms = nn.ModuleList(GaugeLayerNorm(hidden) for _ in range(layers))
-        self.acts = nn.ModuleList(NormNonlinearity(hidden) for _ in range(layers))
+        block = lambda: nn.ModuleList([GemConv(hidden, hidden), GaugeLayerNorm(hidden), NormNonlinearity(hidden)])
+        self.down = nn.ModuleList(block() for _ in range(depth + 1))
+        self.up = nn.ModuleList(nn.ModuleList([EquivariantLinear(hidden, hidden), NormNonlinearity(hidden)])
+                                for _ in range(depth))
+        self.pool = TransportPool(hidden)
         self.invariants = Invariants(hidden)
         self.decode = nn.Linear(self.invariants.dim, num_classes)
 
-    def forward(self, x, graph):
-        h = self.encode(x, graph)
-        for conv, norm, act in zip(self.convs, self.norms, self.acts):
-            h = h + act(norm(conv(h, graph)))
+    def forward(self, x, hierarchy: Hierarchy):
+        graphs = [hierarchy.graph] + [c.coarse for c in hierarchy.levels][:self.depth]
+        depth = len(graphs) - 1  # a small graph may have fewer levels
+        h = self.encode(x, graphs[0])
+        skips = []
+        for level, (conv, norm, act) in enumerate(self.down[:depth + 1]):
+            h = h + act(norm(conv(h, graphs[level])))
+            if level < depth:
+                skips.append(h)
+                c = hierarchy.levels[level]
+                h = self.pool(h, c.pool)[c.centres]
+        for level in reversed(range(depth)):
+            c = hierarchy.levels[level]
+            fine = h.new_zeros(skips[level].shape)
+            fine[c.centres] = h
+            linear, act = self.up[level]
+            h = skips[level] + act(linear(self.pool(fine, c.unpool) + skips[level]))
         return self.decode(self.invariants(h))
 
 
 MODELS.update({
-    "gem": Spec("GemConv (mesh)", "mesh", False, lambda i, w, c: GemNet(i, w, c)),
+    "gem": Spec("GemConv + pooling (mesh)", "mesh", False, lambda i, w, c: GemUNet(i, w, c)),
     "iso_points": Spec("IsoConv (point cloud)", "points", False, _iso),
-    "gem_points": Spec("GemConv (point cloud)", "points", False, lambda i, w, c: GemNet(i, w, c)),
+    "gem_points": Spec("GemConv + pooling (point cloud)", "points", False, lambda i, w, c: GemUNet(i, w, c)),
 })

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cortex_models import MODELS, build_model, count_parameters  # noqa: E402
+from cortex_models import MODELS, Hierarchy, build_model, count_parameters  # noqa: E402
 
 SURFACES = ("mirrored", "retriangulated", "rotated")
 
@@ -57,8 +57,10 @@ def prepare(surfaces: dict, graphs: bool = True, points_k: int = 0) -> dict:
         }
         if graphs:
             item["mesh"] = mesh_graph(s.vertices, s.faces, dtype=torch.float32)
+            item["mesh_hierarchy"] = Hierarchy.build(item["mesh"])
         if points_k:
             item["points"] = point_cloud_graph(s.vertices, k=points_k, dtype=torch.float32)
+            item["points_hierarchy"] = Hierarchy.build(item["points"])
         data[name] = item
     return data
 
@@ -68,7 +70,9 @@ def inputs(model, item):
     x = item["intrinsic"]
     if model.uses_xyz:
         x = torch.cat([item["xyz"], x], 1)
-    return x, (item[model.domain] if model.domain != "none" else None)
+    if model.domain == "none":
+        return x, None
+    return x, item[model.domain + ("_hierarchy" if model.pooled else "")]
 
 
 def train(model, item, *, steps: int, lr: float, num_classes: int, progress: bool = True, desc: str = ""):
@@ -89,7 +93,7 @@ def train(model, item, *, steps: int, lr: float, num_classes: int, progress: boo
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     return losses
 

@@ -24,7 +24,7 @@ def _sphere_surfaces():
 
     from meshgdl.datasets.cortex import CortexSurface, retriangulate, rotate_surface
 
-    mesh = trimesh.creation.icosphere(2)
+    mesh = trimesh.creation.icosphere(3)
     v, f = np.asarray(mesh.vertices) * 50.0, np.asarray(mesh.faces)
     rng = np.random.default_rng(0)
     features = rng.standard_normal((len(v), 3))
