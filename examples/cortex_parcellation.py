@@ -227,11 +227,11 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), help="override the models")
     p.add_argument("--targets", nargs="+", choices=["mesulam", "schaefer_100"], help="override the targets")
     p.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
-    p.add_argument("--steps", type=int, default=150, help="training steps (full batch) (default: 150)")
+    p.add_argument("--steps", type=int, default=100, help="training steps (full batch) (default: 100)")
     p.add_argument("--lr", type=float, default=0.01, help="peak learning rate (default: 0.01)")
-    p.add_argument("--budget", type=int, default=12000, help="parameter budget of every model (default: 12000)")
-    p.add_argument("--resolution", type=float, default=0.125,
-                   help="fraction of the template's 32,492 vertices the task runs at (default: 0.125)")
+    p.add_argument("--budget", type=int, default=8000, help="parameter budget of every model (default: 8000)")
+    p.add_argument("--resolution", type=float, default=0.0625,
+                   help="fraction of the template's 32,492 vertices the task runs at (default: 0.0625)")
     p.add_argument("--points-k", type=int, default=12, help="neighbours of the point-cloud graphs (default: 12)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     p.add_argument("--out", type=Path, default=Path("results/cortex"), help="results folder (default: results/cortex)")
