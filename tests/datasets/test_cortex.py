@@ -8,6 +8,7 @@ from tests.conftest import require_data
 @pytest.fixture(scope="module")
 def task():
     require_data("brainspace", "conte69_32k_lh.gii")
+    pytest.importorskip("fast_simplification", reason="re-triangulation needs pip install fast-simplification")
     return cortex.parcellation_task("mesulam", seed=0)
 
 
@@ -136,6 +137,8 @@ def test_bad_arguments_are_named():
     surface = cortex.CortexSurface(np.zeros((3, 3)), np.array([[0, 1, 2]]), np.zeros((3, 3)), np.ones(3, int))
     with pytest.raises(ValueError, match="fraction"):
         cortex.retriangulate(surface, 1.5)
+    with pytest.raises(ValueError, match="resolution"):
+        cortex.parcellation_task(resolution=0.0)
     with pytest.raises(ValueError, match="same shape"):
         cortex.parcellation_scores(np.zeros(3), np.zeros(4))
     with pytest.raises(FileNotFoundError, match="brainspace"):

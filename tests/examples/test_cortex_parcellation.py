@@ -22,6 +22,7 @@ def example():
 def _sphere_surfaces():
     import trimesh
 
+    pytest.importorskip("fast_simplification", reason="re-triangulation needs pip install fast-simplification")
     from meshgdl.datasets.cortex import CortexSurface, retriangulate, rotate_surface
 
     mesh = trimesh.creation.icosphere(3)
@@ -67,3 +68,24 @@ def test_invariant_models_ignore_the_rotation(example):
         out = model(*script.inputs(model, data["retriangulated"]))
         out_r = model(*script.inputs(model, data["rotated"]))
     assert (out - out_r).abs().max() > 1e-2  # xyz inputs turn with the surface
+
+
+def test_results_are_not_overwritten_without_asking(example, tmp_path):
+    script, _ = example
+    (tmp_path / "cortex_mesulam.md").write_text("earlier results")
+    with pytest.raises(SystemExit, match="--overwrite"):
+        script.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "cortex_mesulam.md").read_text() == "earlier results"
+
+
+@pytest.mark.slow
+def test_quick_run_writes_table_and_figure(example, tmp_path):
+    from tests.conftest import require_data
+
+    require_data("brainspace", "conte69_32k_lh.gii")
+    pytest.importorskip("matplotlib")
+    script, _ = example
+    script.main(["--quick", "--steps", "3", "--threads", "1", "--out", str(tmp_path)])
+    table = (tmp_path / "cortex_mesulam.md").read_text()
+    assert "copy by index (reference)" in table and "GemConv" in table and "FeaStConv" in table
+    assert (tmp_path / "cortex_mesulam.png").stat().st_size > 10_000
