@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -75,8 +73,9 @@ def inputs(model, item):
     return x, item[model.domain + ("_hierarchy" if model.pooled else "")]
 
 
-def train(model, item, *, steps: int, lr: float, num_classes: int, progress: bool = True, desc: str = ""):
-    """Full-batch Adam on the training surface with a cosine schedule; returns the loss curve."""
+def train(model, item, *, steps: int, lr: float, progress: bool = True, desc: str = ""):
+    """Full-batch Adam on the training surface, one-cycle schedule (warm-up, cosine decay);
+    returns the loss curve."""
     from tqdm.auto import tqdm
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -122,7 +121,7 @@ def references(data) -> dict:
 
 def run(target: str, models: list[str], seeds: list[int], args) -> dict:
     """Train every model on every seed for one target; returns scores and parameter counts."""
-    from meshgdl.datasets.cortex import parcellation_task
+    from meshgdl.datasets.cortex import parcellation_scores, parcellation_task
 
     t0 = time.time()
     surfaces = parcellation_task(target, resolution=args.resolution, seed=0)
@@ -139,10 +138,9 @@ def run(target: str, models: list[str], seeds: list[int], args) -> dict:
             model = build_model(name, num_classes, args.budget)
             result["parameters"][name] = count_parameters(model)
             t = time.time()
-            losses = train(model, data["train"], steps=args.steps, lr=args.lr, num_classes=num_classes,
+            losses = train(model, data["train"], steps=args.steps, lr=args.lr,
                            desc=f"{target} {name} seed {seed}")
             scores = {}
-            from meshgdl.datasets.cortex import parcellation_scores
             for split in ("train",) + SURFACES:
                 pred = predict(model, data[split])
                 scores[split] = parcellation_scores(pred, data[split]["surface"].labels)

@@ -45,7 +45,7 @@ def test_every_model_trains_and_scores(example):
         torch.manual_seed(0)
         model = models.build_model(name, 4, 3000)
         assert abs(models.count_parameters(model) - 3000) < 0.35 * 3000, name
-        losses = script.train(model, data["train"], steps=3, lr=0.01, num_classes=4, progress=False)
+        losses = script.train(model, data["train"], steps=3, lr=0.01, progress=False)
         assert len(losses) == 3 and np.isfinite(losses).all(), name
         pred = script.predict(model, data["rotated"])
         assert pred.shape == (data["rotated"]["surface"].num_vertices,) and set(pred) <= {1, 2, 3, 4}
