@@ -127,15 +127,20 @@ class Hierarchy:
     levels: list
 
     @classmethod
-    def build(cls, graph, depth: int = 3, ratio: float = 0.25, min_nodes: int = 24) -> "Hierarchy":
-        """Up to ``depth`` coarsenings by ``ratio``, stopping before a level of < ``min_nodes``."""
+    def build(cls, graph, sizes=(512, 128, 32)) -> "Hierarchy":
+        """Coarsenings to about ``sizes`` nodes each, skipping sizes not below the graph's.
+
+        Fixed node counts (not fixed ratios) put the coarse levels of a finer and a coarser mesh of
+        one surface at the same spatial scale, so a model trained on one sees the same receptive
+        fields on the other.
+        """
         from meshgdl.nn import coarsen
 
         levels, g = [], graph
-        for _ in range(depth):
-            if ratio * g.num_nodes < min_nodes:
-                break
-            levels.append(coarsen(g, ratio))
+        for size in sizes:
+            if size >= g.num_nodes:
+                continue
+            levels.append(coarsen(g, size / g.num_nodes))
             g = levels[-1].coarse
         return cls(graph, levels)
 

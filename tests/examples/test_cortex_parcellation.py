@@ -25,9 +25,11 @@ def _sphere_surfaces():
     pytest.importorskip("fast_simplification", reason="re-triangulation needs pip install fast-simplification")
     from meshgdl.datasets.cortex import CortexSurface, retriangulate, rotate_surface
 
-    mesh = trimesh.creation.icosphere(3)
-    v, f = np.asarray(mesh.vertices) * 50.0, np.asarray(mesh.faces)
+    mesh = trimesh.creation.icosphere(3)  # 642 vertices: levels of 512, 128, 32 nodes
     rng = np.random.default_rng(0)
+    # a bumpy sphere: no symmetry, so farthest-point sampling never meets a tie
+    v = np.asarray(mesh.vertices) * 50.0 * rng.uniform(0.9, 1.1, (len(mesh.vertices), 1))
+    f = np.asarray(mesh.faces)
     features = rng.standard_normal((len(v), 3))
     labels = 1 + (v[:, 2] > 0) + 2 * (v[:, 0] > 0)  # four classes by quadrant
     features[labels == 1][:3] = np.nan
