@@ -91,7 +91,7 @@ def build_model(name: str, num_classes: int, budget: int) -> nn.Module:
     spec = MODELS[name]
     in_channels = NUM_INTRINSIC + (3 if spec.uses_xyz else 0)
     best = None
-    for width in range(2, 257, 2):
+    for width in range(2, 257):
         state = torch.random.get_rng_state()
         model = spec.make(in_channels, width, num_classes)
         torch.random.set_rng_state(state)  # so that the seed fixes the final model's weights
