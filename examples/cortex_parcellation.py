@@ -209,10 +209,11 @@ def figure(result, path: Path, model: str):
             for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), v.mean(0)):
                 setter(c - lim, c + lim)
             ax.view_init(elev=elev, azim=azim)
+            ax.set_box_aspect((1, 1, 1), zoom=1.6)
             ax.set_axis_off()
             ax.set_title(f"{title} ({view})")
     fig.suptitle(f"{result['target']}: right hemisphere, re-triangulated and rotated (drawn unrotated)")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0, hspace=0.05)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
