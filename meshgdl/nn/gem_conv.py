@@ -91,7 +91,14 @@ class GemConv(GaugeMessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """Unit-scale activations: neighbour and self terms each carry half the output variance."""
+        """Unit-scale activations: Gaussian weights with variance ``1 / fan_in`` for the self term and
+        ``0.5 / fan_in`` for the neighbour term (fan_in: basis terms feeding one output channel).
+
+        The neighbour term is a mean over neighbours: for independent neighbours it adds about
+        ``0.5 / deg`` to the output variance, for smooth fields up to ``0.5``. Measured on an
+        icosphere with 16 copies of frequencies 0..2: standard deviations 1.07, 1.08, 1.12, 1.19
+        after 1..4 stacked layers from unit-variance input.
+        """
         has_self = {n for n, _, _ in self._self_blocks}
         with torch.no_grad():
             for n, m, offset, shape, fan in self._blocks:
@@ -99,7 +106,7 @@ class GemConv(GaugeMessagePassing):
                 self.weight[offset:offset + math.prod(shape)].normal_(0.0, math.sqrt(var))
             for n, offset, shape in self._self_blocks:
                 fan = shape[1] * shape[2]
-                self.self_weight[offset:offset + math.prod(shape)].normal_(0.0, math.sqrt(0.5 / fan))
+                self.self_weight[offset:offset + math.prod(shape)].normal_(0.0, math.sqrt(1.0 / fan))
             if self.bias is not None:
                 self.bias.zero_()
 

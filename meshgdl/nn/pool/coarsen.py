@@ -6,7 +6,8 @@ A coarsening is three framed graphs and the centres:
   their clusters touch in the fine graph, with log maps and transports from
   :mod:`meshgdl.geometry.tangent` (Euclidean lengths);
 * ``pool``: on the fine nodes, one edge from every node to its centre (a self loop at centres),
-  carrying the transport into the centre's frame: pooling is message passing along it;
+  carrying the transport into the centre's frame, composed from the fine transports along the
+  shortest path inside the cluster: pooling is message passing along it;
 * ``unpool``: the same edges reversed;
 * ``centres``: ``[M]`` fine ids, so that coarse node ``k`` is fine node ``centres[k]``.
 
@@ -59,13 +60,54 @@ def nearest_centre(graph: FramedGraph, centres: Tensor) -> Tensor:
     length = graph.edge_logmap.detach().double().norm(dim=-1).cpu().numpy()
     adj = coo_matrix((length, (j, i)), shape=(n, n)).tocsr()
     _, _, sources = dijkstra(adj, directed=False, indices=centres.cpu().numpy(), min_only=True,
-                             return_predecessors=True)
+                                return_predecessors=True)
     if (sources < 0).any():
         raise ValueError(f"{int((sources < 0).sum())} nodes cannot reach any centre; coarsen each connected "
                          "component separately or raise the ratio")
     coarse_id = np.full(n, -1)
     coarse_id[centres.cpu().numpy()] = np.arange(len(centres))
     return torch.as_tensor(coarse_id[sources], dtype=torch.long, device=graph.pos.device)
+
+
+def transport_to_centre(graph: FramedGraph, centres: Tensor, cluster: Tensor) -> Tensor:
+    """``[N]``: the transport angle from each node to its centre, composed along the shortest path
+    inside its cluster (``a = a_{v -> u} + a_{u -> ...} + ...``, fine edges only).
+
+    Composing fine transports follows the surface's own connection and stays well conditioned:
+    the direct rotation between a node's normal and a centre's normal is ill-conditioned when they
+    are nearly opposite (a thin part of the surface), and such pairs occur on real meshes.
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n = graph.num_nodes
+    j, i = graph.edge_index
+    same = (cluster[j] == cluster[i]).cpu().numpy()
+    jn, in_ = j.cpu().numpy()[same], i.cpu().numpy()[same]
+    length = graph.edge_logmap.detach().double().norm(dim=-1).cpu().numpy()[same]
+    adj = coo_matrix((length, (jn, in_)), shape=(n, n)).tocsr()
+    dist, pred, _ = dijkstra(adj, directed=False, indices=centres.cpu().numpy(), min_only=True,
+                             return_predecessors=True)
+    if not np.isfinite(dist).all():
+        raise ValueError(f"{int((~np.isfinite(dist)).sum())} nodes cannot reach their centre inside their cluster; "
+                         "clusters must be connected in the graph")
+    device = graph.edge_transport.device
+    ptr = torch.arange(n, device=device)
+    step = torch.zeros(n, dtype=graph.edge_transport.dtype, device=device)
+    moving = torch.as_tensor(pred >= 0, device=device)
+    v = ptr[moving]
+    u = torch.as_tensor(pred, dtype=torch.long, device=device)[moving]
+    try:
+        step[v] = graph.edge_transport[graph.edge_id(v, u)]
+    except KeyError:                       # one-directional edges: go against the reverse
+        step[v] = -graph.edge_transport[graph.edge_id(u, v)]
+    ptr[v] = u
+    # pointer jumping: after round k, step[v] sums the transports over 2^k edges towards the centre
+    while bool((ptr != ptr[ptr]).any()):
+        step = step + step[ptr]
+        ptr = ptr[ptr]
+    return step + step[ptr]
 
 
 def coarsen(graph: FramedGraph, ratio: float = 0.25, centres: Tensor | None = None,
@@ -94,13 +136,14 @@ def coarsen(graph: FramedGraph, ratio: float = 0.25, centres: Tensor | None = No
     loop = to_centre[0] == to_centre[1]
     logmap = pos.new_zeros(n, 2)
     logmap[~loop] = tangent_logmap(pos, frame, to_centre[:, ~loop])
+    to_centre_transport = transport_to_centre(graph, centres, cluster)
     pool = FramedGraph(pos=pos, frame=frame, edge_index=to_centre, edge_logmap=logmap,
-                       edge_transport=transport_angle(frame[to_centre[0]], frame[to_centre[1]]))
+                       edge_transport=to_centre_transport)
     back = to_centre.flip(0)
     unlogmap = pos.new_zeros(n, 2)
     unlogmap[~loop] = tangent_logmap(pos, frame, back[:, ~loop])
     unpool = FramedGraph(pos=pos, frame=frame, edge_index=back, edge_logmap=unlogmap,
-                         edge_transport=transport_angle(frame[back[0]], frame[back[1]]))
+                         edge_transport=-to_centre_transport)
     src, dst = cluster[graph.edge_index[0]], cluster[graph.edge_index[1]]
     keep = src != dst
     pairs = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)

@@ -65,3 +65,18 @@ def test_gem_resnet_rejects_unknown_options():
         GemResNet(1, 1, nonlinearity="tanh")
     with pytest.raises(ValueError, match="norm"):
         GemResNet(1, 1, norm="group")
+
+
+def test_gem_resnet_in_float32_and_float64(dtype):
+    graph, _ = domain("torus")
+    for key in ("pos", "frame", "edge_logmap", "edge_transport"):
+        graph[key] = graph[key].to(dtype)
+    model = randomize_biases(GemResNet(1, 2, HIDDEN, num_blocks=1)).to(dtype).eval()
+    x = torch.randn(graph.num_nodes, 1, dtype=dtype)
+    out = model(x, graph)
+    assert out.dtype == dtype and bool(torch.isfinite(out).all())
+    graph64 = graph.clone()
+    for key in ("pos", "frame", "edge_logmap", "edge_transport"):
+        graph64[key] = graph[key].double()
+    ref = model.double()(x.double(), graph64)
+    assert torch.allclose(out.double(), ref, atol=1e-4 if dtype == torch.float32 else 1e-12)

@@ -76,6 +76,13 @@ def test_coarsening_structure():
     adj.eliminate_zeros()
     assert connected_components(adj, directed=False)[0] == len(c.centres)
     assert torch.allclose(c.unpool.edge_transport, -c.pool.edge_transport, atol=1e-12)
+    # a node next to its centre is transported along that one fine edge
+    src, dst = c.pool.edge_index
+    fine = {(a, b): e for e, (a, b) in enumerate(graph.edge_index.T.tolist())}
+    adjacent = [(v, fine[(a, b)]) for v, (a, b) in enumerate(zip(src.tolist(), dst.tolist())) if (a, b) in fine]
+    assert len(adjacent) > 50
+    for v, e in adjacent:
+        assert torch.isclose(torch.cos(c.pool.edge_transport[v]), torch.cos(graph.edge_transport[e]), atol=1e-14)
     c.coarse.validate()
     # pooling a constant scalar gives the constant; unpooling then copies it everywhere
     ones = torch.ones(graph.num_nodes, 1, dtype=torch.float64)
