@@ -57,10 +57,26 @@ def prepare(surfaces: dict, graphs: bool = True, points_k: int = 0) -> dict:
             item["mesh"] = mesh_graph(s.vertices, s.faces, dtype=torch.float32)
             item["mesh_hierarchy"] = Hierarchy.build(item["mesh"])
         if points_k:
-            item["points"] = point_cloud_graph(s.vertices, k=points_k, dtype=torch.float32)
+            item["points"] = symmetrized(point_cloud_graph(s.vertices, k=points_k, dtype=torch.float64))
             item["points_hierarchy"] = Hierarchy.build(item["points"])
         data[name] = item
     return data
+
+
+def symmetrized(graph, dtype=torch.float32):
+    """The kNN graph with every edge in both directions (j among i's neighbours or i among j's),
+    log maps and transports from the same tangent geometry; the pooling hierarchy needs
+    symmetric edges to compose transports along paths inside each cluster."""
+    from meshgdl import FramedGraph
+    from meshgdl.geometry.tangent import framed_edges
+
+    ei = graph.edge_index
+    both = torch.unique(torch.cat([ei, ei.flip(0)], 1), dim=1)
+    both = both[:, torch.argsort(both[1] * graph.num_nodes + both[0])]  # by target, then source
+    logmap, transport = framed_edges(graph.pos, graph.frame, both)
+    return FramedGraph(pos=graph.pos.to(dtype), frame=graph.frame.to(dtype), edge_index=both,
+                       edge_logmap=logmap.to(dtype), edge_transport=transport.to(dtype),
+                       num_nodes=graph.num_nodes)
 
 
 def inputs(model, item):
