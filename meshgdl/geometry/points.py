@@ -19,7 +19,7 @@ from torch import Tensor
 from ..cache import cached_graph, content_hash
 from ..graph import FramedGraph
 from .mesh import _as_tensor, _cast
-from .tangent import first_tangent_neighbour, frames_from_reference, framed_edges
+from .tangent import first_tangent_neighbour, frames_from_reference, tangent_logmap, transport_angle
 
 _VERSION = 1  # bump when the construction changes, so that disk caches are not reused
 
@@ -111,7 +111,7 @@ def _build(pts: Tensor, k: int, nrm, ref, progress: bool) -> FramedGraph:
         i = int(np.nonzero(dist[:, 1] == 0)[0][0])
         other = int(nbr[i, 1]) if nbr[i, 1] != i else int(nbr[i, 0])
         raise ValueError(
-            f"{int((dist[:, 1] == 0).sum())} points repeat the coordinates of another (e.g. point {i} = "
+            f"{int((dist[:, 1] == 0).sum())} points coincide with another point (e.g. point {i} = "
             f"point {other}); remove duplicates first (e.g. numpy.unique(points, axis=0))"
         )
     nbr = nbr[:, 1:]  # without duplicates, a point is its own unique nearest neighbour
@@ -129,8 +129,10 @@ def _build(pts: Tensor, k: int, nrm, ref, progress: bool) -> FramedGraph:
         ref = first_tangent_neighbour(pts, normal, edge_index)
     frame = frames_from_reference(normal, ref)
     bar.update()
+    edge_logmap = tangent_logmap(pts, frame, edge_index)
+    j, i = edge_index
     try:
-        edge_logmap, edge_transport = framed_edges(pts, frame, edge_index)
+        edge_transport = transport_angle(frame.index_select(0, j), frame.index_select(0, i))
     except ValueError as err:
         raise ValueError(
             f"{err}. In a point cloud this means two neighbours lie on opposite sides of a thin "
@@ -145,9 +147,12 @@ def _build(pts: Tensor, k: int, nrm, ref, progress: bool) -> FramedGraph:
 
 def _oriented_normals(x: np.ndarray, nbr: np.ndarray) -> np.ndarray:
     """PCA normals of each point with its neighbours, oriented along a minimum spanning tree."""
-    hood = np.concatenate([x[:, None], x[nbr]], axis=1)  # [N, k + 1, 3]
-    hood = hood - hood.mean(axis=1, keepdims=True)
-    cov = np.einsum("nka,nkb->nab", hood, hood)
+    n, k = nbr.shape
+    members = np.concatenate([np.arange(n)[:, None], nbr], axis=1).reshape(-1)
+    # torch's gather and batched product are several times faster than numpy's here
+    hood = torch.from_numpy(x).index_select(0, torch.from_numpy(members)).view(n, k + 1, 3)
+    hood = hood - hood.mean(dim=1, keepdim=True)
+    cov = torch.bmm(hood.transpose(1, 2), hood).numpy()
     eigval, eigvec = np.linalg.eigh(cov)  # ascending eigenvalues
     flat = eigval[:, 1] <= 1e-12 * eigval[:, 2]
     if bool(flat.any()):
@@ -168,10 +173,11 @@ def _orientation(x: np.ndarray, normal: np.ndarray, nbr: np.ndarray) -> np.ndarr
     n, k = nbr.shape
     i = np.repeat(np.arange(n), k)
     j = nbr.reshape(-1)
-    pair = np.unique(np.minimum(i, j) * n + np.maximum(i, j))  # each undirected kNN edge once
+    pair = np.sort(np.minimum(i, j) * n + np.maximum(i, j))
+    pair = pair[np.concatenate([[True], pair[1:] != pair[:-1]])]  # each undirected kNN edge once
     a, b = pair // n, pair % n
     # +1 keeps every weight positive (scipy drops zeros) and changes no spanning tree's rank
-    weight = 2.0 - np.abs(np.einsum("ea,ea->e", normal[a], normal[b]))
+    weight = 2.0 - np.abs(np.einsum("ea,ea->e", np.take(normal, a, axis=0), np.take(normal, b, axis=0)))
     graph = coo_matrix((weight, (a, b)), shape=(n, n)).tocsr()
     num_comp, label = connected_components(graph, directed=False)
     tree = minimum_spanning_tree(graph).tocoo()
@@ -179,8 +185,7 @@ def _orientation(x: np.ndarray, normal: np.ndarray, nbr: np.ndarray) -> np.ndarr
     count = np.bincount(label, minlength=num_comp)
     centroid = np.stack([np.bincount(label, x[:, d], num_comp) for d in range(3)], -1) / count[:, None]
     radius = np.linalg.norm(x - centroid[label], axis=-1)
-    by_comp = np.lexsort((-radius, label))  # within each component, farthest first
-    seed = by_comp[np.searchsorted(label[by_comp], np.arange(num_comp))]
+    seed = _first_max_per_component(radius, label, num_comp)
     seed_sign = _seed_sign(x, normal, label, centroid, seed)
 
     # root the forest at the seeds: a virtual node n joins every seed, one breadth-first search
@@ -191,7 +196,7 @@ def _orientation(x: np.ndarray, normal: np.ndarray, nbr: np.ndarray) -> np.ndarr
     parent = parent[:n]
     parent[seed] = seed
     # sign of each node relative to its parent, then relative to its root by pointer jumping
-    sign = np.where(np.einsum("na,na->n", normal, normal[parent]) < 0, -1, 1).astype(np.int8)
+    sign = np.where(np.einsum("na,na->n", normal, np.take(normal, parent, axis=0)) < 0, -1, 1).astype(np.int8)
     while True:
         grand = parent[parent]
         if np.array_equal(grand, parent):
@@ -216,7 +221,14 @@ def _seed_sign(x, normal, label, centroid, seed) -> np.ndarray:
     if flat.any():
         turn = np.einsum("na,na->n", normal[seed][label],
                          np.cross(offset[label], x - centroid[label]))
-        by_comp = np.lexsort((-np.abs(turn), label))
-        best = by_comp[np.searchsorted(label[by_comp], np.arange(len(seed)))]
+        best = _first_max_per_component(np.abs(turn), label, len(seed))
         sign = np.where(flat, np.where(turn[best] < 0, -1, 1), sign).astype(np.int8)
     return sign
+
+
+def _first_max_per_component(value: np.ndarray, label: np.ndarray, num_comp: int) -> np.ndarray:
+    """Index of the largest ``value`` in each component (the smallest index among equals)."""
+    if num_comp == 1:
+        return np.array([np.argmax(value)])
+    by_comp = np.lexsort((-value, label))  # stable: equal values keep index order
+    return by_comp[np.searchsorted(label[by_comp], np.arange(num_comp))]

@@ -11,13 +11,18 @@ import torch
 from torch import Tensor
 
 
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise dot product ``[E, 3], [E, 3] -> [E]`` (einsum: several times faster than a sum)."""
+    return torch.einsum("ea,ea->e", a, b)
+
+
 def frames_from_reference(normal: Tensor, reference: Tensor, eps: float = 1e-12) -> Tensor:
     """Frames with ``e1`` along the tangent part of ``reference``: ``[N, 3]``, ``[N, 3]`` -> ``[N, 3, 3]``.
 
     ``e1 = normalize(r - (r . n) n)``, ``e2 = n x e1``. Raises if a reference is parallel to its normal.
     """
     n = normal / normal.norm(dim=-1, keepdim=True)
-    t = reference - (reference * n).sum(-1, keepdim=True) * n
+    t = reference - _dot(reference, n)[:, None] * n
     norm = t.norm(dim=-1, keepdim=True)
     bad = norm[:, 0] <= eps * reference.norm(dim=-1).clamp_min(eps)
     if bool(bad.any()):
@@ -37,21 +42,37 @@ def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min
     Choosing by edge order rather than by a fixed axis makes frames rotate with the input.
     """
     j, i = edge_index
-    d = pos[j] - pos[i]
-    n = normal[i] / normal[i].norm(dim=-1, keepdim=True)
-    tangent = d - (d * n).sum(-1, keepdim=True) * n
-    ok = tangent.norm(dim=-1) > min_sine * d.norm(dim=-1)
-    num_nodes = pos.shape[0]
-    ids = torch.arange(i.numel(), device=pos.device)
-    first = torch.full((num_nodes,), i.numel(), dtype=torch.long, device=pos.device)
-    first = first.scatter_reduce(0, i[ok], ids[ok], reduce="amin")
-    missing = first == i.numel()
+    n = normal / normal.norm(dim=-1, keepdim=True)
+    num_nodes, num_edges = pos.shape[0], i.numel()
+    ids = torch.arange(num_edges, device=pos.device)
+    none = torch.full((num_nodes,), num_edges, dtype=torch.long, device=pos.device)
+
+    def displacement(edges):
+        # index_select rather than pos[j]: the same gather, about three times faster on CPU
+        return pos.index_select(0, j[edges]) - pos.index_select(0, i[edges])
+
+    def off_normal(edges):
+        d = displacement(edges)
+        along, square = _dot(d, n.index_select(0, i[edges])), _dot(d, d)
+        # |tangent part|^2 = |d|^2 - (d . n)^2, compared without square roots
+        return square - along * along > min_sine**2 * square
+
+    # almost always a node's first edge will do: test those, then every edge of the other nodes
+    first = none.scatter_reduce(0, i, ids, reduce="amin")
+    has_edge = first < num_edges
+    ok = torch.zeros(num_nodes, dtype=torch.bool, device=pos.device)
+    ok[has_edge] = off_normal(first[has_edge])
+    if not bool(ok[has_edge].all()):
+        rest = (~ok).index_select(0, i).nonzero()[:, 0]
+        good = rest[off_normal(rest)]
+        first = torch.where(ok, first, none.scatter_reduce(0, i[good], good, reduce="amin"))
+    missing = first == num_edges
     if bool(missing.any()):
         raise ValueError(
             f"{int(missing.sum())} nodes have no neighbour off the normal line (first node "
             f"{int(missing.nonzero()[0, 0])}): isolated nodes or a degenerate neighbourhood"
         )
-    return d[first]
+    return displacement(first)
 
 
 def tangent_logmap(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None) -> Tensor:
@@ -61,8 +82,10 @@ def tangent_logmap(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tenso
     ``length`` if given (the geodesic length), else :math:`|x_j - x_i|`.
     """
     j, i = edge_index
-    d = pos[j] - pos[i]
-    coords = torch.einsum("eab,eb->ea", frame[i, :2], d)
+    d = pos.index_select(0, j) - pos.index_select(0, i)
+    # gathering from a contiguous copy of (e1, e2) is about twice as fast as from a strided view
+    tangent_frame = frame[:, :2].reshape(-1, 6).index_select(0, i).view(-1, 2, 3)
+    coords = torch.einsum("eab,eb->ea", tangent_frame, d)
     norm = coords.norm(dim=-1, keepdim=True)
     if bool((norm == 0).any()):
         k = int((norm[:, 0] == 0).nonzero()[0, 0])
@@ -84,20 +107,33 @@ def transport_angle(frame_src: Tensor, frame_dst: Tensor) -> Tensor:
     """
     nj, ni, e1 = frame_src[:, 2], frame_dst[:, 2], frame_src[:, 0]
     k = torch.linalg.cross(nj, ni)
-    c = (nj * ni).sum(-1, keepdim=True)
+    c = _dot(nj, ni)[:, None]
     if bool((c <= -1 + 1e-9).any()):
         bad = int((c[:, 0] <= -1 + 1e-9).nonzero()[0, 0])
         raise ValueError(
             f"neighbouring normals point in opposite directions (pair {bad}); the surface is "
             "inconsistently oriented there: fix the face orientation (e.g. trimesh.repair.fix_normals)"
         )
-    moved = c * e1 + torch.linalg.cross(k, e1) + k * (k * e1).sum(-1, keepdim=True) / (1 + c)
-    x = (moved * frame_dst[:, 0]).sum(-1)
-    y = (moved * frame_dst[:, 1]).sum(-1)
-    return torch.atan2(y, x)
+    moved = c * e1 + torch.linalg.cross(k, e1) + k * (_dot(k, e1)[:, None] / (1 + c))
+    xy = torch.einsum("eab,eb->ea", frame_dst[:, :2], moved)
+    return torch.atan2(xy[:, 1], xy[:, 0])
 
 
-def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None):
-    """``(edge_logmap, edge_transport)`` for every edge, from positions and frames."""
+def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None,
+                 edge_reverse: Tensor | None = None):
+    """``(edge_logmap, edge_transport)`` for every edge, from positions and frames.
+
+    With ``edge_reverse`` (the id of edge i -> j for every edge j -> i), the transport is computed
+    once a pair and negated for the way back (the inverse rotation): half the work, and exactly
+    antisymmetric.
+    """
     j, i = edge_index
-    return tangent_logmap(pos, frame, edge_index, length), transport_angle(frame[j], frame[i])
+    logmap = tangent_logmap(pos, frame, edge_index, length)
+    if edge_reverse is None:
+        return logmap, transport_angle(frame.index_select(0, j), frame.index_select(0, i))
+    one_way = (j < i).nonzero()[:, 0]
+    angle = transport_angle(frame.index_select(0, j[one_way]), frame.index_select(0, i[one_way]))
+    transport = torch.empty(j.numel(), dtype=angle.dtype, device=angle.device)
+    transport[one_way] = angle
+    transport[edge_reverse[one_way]] = -angle
+    return logmap, transport
