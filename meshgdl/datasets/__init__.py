@@ -14,6 +14,9 @@ _EXPORTS = {
     "onsager_magnetization": ".ising",
     "ISING_CRITICAL_TEMPERATURE": ".ising",
     "IsingDataset": ".ising_dataset",
+    "CortexSurface": ".cortex",
+    "load_conte69": ".cortex",
+    "parcellation_task": ".cortex",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
