@@ -101,8 +101,11 @@ class FramedGraph(Data):
         return graph
 
     # ------------------------------------------------------------------ lookup
-    def edge_id(self, src: Tensor, dst: Tensor) -> Tensor:
-        """Ids of the edges ``src -> dst`` (1-D tensors of equal length); raises if one is missing."""
+    def edge_id(self, src: Tensor, dst: Tensor, missing: int | None = None) -> Tensor:
+        """Ids of the edges ``src -> dst`` (1-D tensors of equal length).
+
+        A pair with no edge raises ``KeyError``, or gets the id ``missing`` when one is given.
+        """
         n = self.num_nodes
         keys = self.edge_index[0] * n + self.edge_index[1]
         order = torch.argsort(keys)
@@ -110,6 +113,8 @@ class FramedGraph(Data):
         query = src.to(keys.device) * n + dst.to(keys.device)
         pos = torch.searchsorted(sorted_keys, query).clamp(max=len(keys) - 1)
         found = sorted_keys[pos] == query
+        if missing is not None:
+            return torch.where(found, order[pos], torch.full_like(pos, missing))
         if not bool(found.all()):
             k = int((~found).nonzero()[0])
             raise KeyError(f"no edge {int(src[k])} -> {int(dst[k])} in the graph")

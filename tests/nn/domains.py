@@ -1,7 +1,8 @@
 """Small test domains, each as ``(graph, build)``: ``build(pos)`` rebuilds the graph from moved points.
 
-The grid and the point cloud are built here from the shared tangent helpers
-(:mod:`meshgdl.geometry.tangent`) until the library's own grid and point-cloud builders land.
+The grid is built here from the shared tangent helpers (:mod:`meshgdl.geometry.tangent`) from
+positions, so that a rotated embedding can be rebuilt; ``meshgdl.geometry.grid_graph`` builds
+grids from their shape.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 import trimesh
 
 from meshgdl.geometry.mesh import load_mesh, mesh_graph
-from meshgdl.geometry.tangent import first_tangent_neighbour, framed_edges, frames_from_reference
+from meshgdl.geometry.tangent import framed_edges, frames_from_reference
 from meshgdl.graph import FramedGraph
 
 from ..conftest import require_data
@@ -27,19 +28,10 @@ def _mesh(vertices, faces):
 
 
 def point_cloud_graph(pos, k: int = 6) -> FramedGraph:
-    """kNN graph (j among the k nearest of i), PCA normals turned away from the centroid."""
-    pos = torch.as_tensor(pos, dtype=torch.float64)
-    dist = torch.cdist(pos, pos)
-    nbr = dist.topk(k + 1, largest=False).indices[:, 1:]
-    i = torch.arange(len(pos)).repeat_interleave(k)
-    edge_index = torch.stack([nbr.reshape(-1), i])
-    local = pos[nbr] - pos[nbr].mean(1, keepdim=True)
-    normal = torch.linalg.eigh(local.transpose(1, 2) @ local).eigenvectors[:, :, 0]
-    normal = normal * torch.sign(((pos - pos.mean(0)) * normal).sum(-1, keepdim=True))
-    frame = frames_from_reference(normal, first_tangent_neighbour(pos, normal, edge_index))
-    logmap, transport = framed_edges(pos, frame, edge_index)
-    return FramedGraph(pos=pos, frame=frame, edge_index=edge_index, edge_logmap=logmap,
-                       edge_transport=transport).validate()
+    """The library's kNN graph: edges mostly one way (j among the k nearest of i, not i of j)."""
+    from meshgdl.geometry import point_cloud_graph as build
+
+    return build(torch.as_tensor(pos, dtype=torch.float64), k, dtype=torch.float64, cache=False)
 
 
 def grid_positions(n: int) -> torch.Tensor:

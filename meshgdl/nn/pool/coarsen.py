@@ -98,10 +98,10 @@ def transport_to_centre(graph: FramedGraph, centres: Tensor, cluster: Tensor) ->
     moving = torch.as_tensor(pred >= 0, device=device)
     v = ptr[moving]
     u = torch.as_tensor(pred, dtype=torch.long, device=device)[moving]
-    try:
-        step[v] = graph.edge_transport[graph.edge_id(v, u)]
-    except KeyError:                       # one-directional edges: go against the reverse
-        step[v] = -graph.edge_transport[graph.edge_id(u, v)]
+    # kNN graphs may hold only one direction of a pair: then go against the reverse (a_uv = -a_vu)
+    forward, backward = graph.edge_id(v, u, missing=-1), graph.edge_id(u, v, missing=-1)
+    step[v] = torch.where(forward >= 0, graph.edge_transport[forward.clamp_min(0)],
+                          -graph.edge_transport[backward.clamp_min(0)])
     ptr[v] = u
     # pointer jumping: after round k, step[v] sums the transports over 2^k edges towards the centre
     while bool((ptr != ptr[ptr]).any()):

@@ -123,3 +123,23 @@ def test_global_invariant_pool_on_a_batch():
         assert torch.allclose(out, torch.cat([pool(x, g) for x, g in zip(xs, graphs)]), atol=1e-12)
     with pytest.raises(ValueError, match="reduce"):
         GlobalInvariantPool(TYPE, reduce="median")
+
+
+def test_coarsening_a_graph_with_one_way_edges_matches_the_two_way_graph():
+    """kNN graphs hold some pairs in one direction only: the transport to a centre must then run
+    against the reverse edge, whichever direction each pair happens to have."""
+    from meshgdl.nn.pool.coarsen import transport_to_centre
+
+    graph, _ = domain("sphere")
+    first = graph.edge_index[0] < graph.edge_index[1]
+    coin = torch.rand(graph.num_edges, generator=torch.Generator().manual_seed(0)) < 0.5
+    keep = torch.where(first, coin, ~coin[graph.edge_reverse])  # one direction of each pair, at random
+    one_way = graph.clone()
+    for key in ("edge_index", "edge_logmap", "edge_transport"):
+        one_way[key] = graph[key][..., keep] if key == "edge_index" else graph[key][keep]
+    del one_way.edge_reverse, one_way.edge_weight
+    c = coarsen(graph, 0.3)
+    expected = transport_to_centre(graph, c.centres, c.cluster)
+    got = transport_to_centre(one_way, c.centres, c.cluster)
+    assert torch.allclose(torch.remainder(got - expected + math.pi, 2 * math.pi) - math.pi,
+                          torch.zeros_like(got), atol=1e-12)
