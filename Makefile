@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up, fetch the real data, run the main example
+#   make demo   set up, fetch the real data, run the main example (results under out/)
 #   make test   set up, fetch the real data, run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -34,7 +34,8 @@ test: data scatter
 	$(BIN)/python -m pytest -q
 
 demo: data
-	$(BIN)/python examples/mesh_to_graph.py
+	$(BIN)/python examples/mesh_to_graph.py --out out/graphs
+	$(BIN)/python examples/cortex_parcellation.py --quick --out out/cortex --overwrite
 
 bench: data
 	$(BIN)/python benchmarks/run.py
