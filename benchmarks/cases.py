@@ -86,6 +86,9 @@ def _iso(graph):
     return IsoConv(CHANNELS, CHANNELS)
 
 
+# the slow reference path and FeaStConv need tens of GB and many minutes at 1M nodes on a CPU
+SMALL_ONLY = {"GemConv_K2_plain", "FeaStConv"}
+
 LAYERS = {
     "GCNConv": _pyg("GCNConv"),
     "FeaStConv": _pyg("FeaStConv"),

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cases import GRAPHS, LAYERS, build_graph, build_layer, min_bytes  # noqa: E402
+from cases import GRAPHS, LAYERS, SMALL_ONLY, build_graph, build_layer, min_bytes  # noqa: E402
 
 
 def _sync(device):
@@ -115,6 +115,9 @@ def main():
     rows = []
     for graph_name in graphs:
         for layer_name in args.layers.split(","):
+            if GRAPHS[graph_name]["large"] and layer_name in SMALL_ONLY and not args.device.startswith("cuda"):
+                print(f"skipped {layer_name} on {graph_name}: too slow for a CPU run (benchmarks/cases.py)")
+                continue
             try:
                 row = run_case(graph_name, layer_name, args.device, repeats)
             except (RuntimeError, ImportError) as err:
