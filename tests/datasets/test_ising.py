@@ -5,19 +5,7 @@ from meshgdl.datasets import (IsingDataset, ising_energy, ising_metropolis, onsa
                               onsager_magnetization)
 from meshgdl.datasets.ising import ISING_CRITICAL_TEMPERATURE
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Monte Carlo runs many tiny tensor operations: on a shared machine one thread is far faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _mean_and_error(values, chains):
-    per_chain = values.view(-1, chains).mean(0)  # independent chains: autocorrelation accounted for
-    return float(per_chain.mean()), float(per_chain.std() / chains**0.5)
+from .monte_carlo import mean_and_error
 
 
 @pytest.mark.parametrize("temperature", [1.5, 2.0, 3.0, 3.5])
@@ -25,14 +13,14 @@ def test_energy_and_magnetisation_match_onsager(temperature):
     chains = 32
     spins = ising_metropolis((16, 16), temperature, chains * 60, n_therm=100, n_decor=2,
                              chains=chains, seed=2)
-    energy, err = _mean_and_error(ising_energy(spins), chains)
+    energy, err = mean_and_error(ising_energy(spins), chains)
     assert abs(energy - onsager_energy(temperature)) < 3 * err, (energy, err)
     m = spins.double().flatten(1).mean(1)
     if temperature < ISING_CRITICAL_TEMPERATURE:
-        mean, err = _mean_and_error(m.abs(), chains)
+        mean, err = mean_and_error(m.abs(), chains)
         assert abs(mean - onsager_magnetization(temperature)) < 3 * err, (mean, err)
     else:  # disordered: the magnetisation averages to zero and stays small
-        mean, err = _mean_and_error(m, chains)
+        mean, err = mean_and_error(m, chains)
         assert abs(mean) < 3 * err and float(m.abs().mean()) < 0.2
 
 

@@ -6,21 +6,7 @@ from meshgdl.datasets import LatticeGaugeDataset, exact_mean_plaquette_2d, wilso
 from meshgdl.datasets.lattice_gauge import _staples
 from meshgdl.geometry import lattice_links
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Monte Carlo runs many tiny tensor operations: on a shared machine one thread is far faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _mean_and_error(values, chains):
-    """Mean of [measurements * chains] values and its standard error from the spread of the chain
-    means: the chains are independent, so autocorrelation within a chain is accounted for."""
-    per_chain = values.view(-1, chains).mean(0)
-    return float(per_chain.mean()), float(per_chain.std() / chains**0.5)
+from .monte_carlo import mean_and_error
 
 
 @pytest.mark.parametrize("group,beta,update", [
@@ -32,7 +18,7 @@ def test_mean_plaquette_matches_the_exact_2d_result(group, beta, update):
     chains, shape = 32, (4, 4)
     u = wilson_metropolis(group, shape, beta, chains * 60, n_therm=50, n_decor=1, n_hits=4,
                           chains=chains, seed=11, update=update)
-    mean, err = _mean_and_error(obs.mean_plaquette(u), chains)
+    mean, err = mean_and_error(obs.mean_plaquette(u), chains)
     exact = exact_mean_plaquette_2d(group, beta, volume=16)
     assert abs(mean - exact) < 3 * err, (mean, err, exact)
     assert err < 0.01  # the test has teeth
@@ -54,7 +40,7 @@ def test_4d_strong_coupling(update):
     chains = 16
     u = wilson_metropolis("SU2", (2, 2, 2, 2), 0.5, chains * 20, n_therm=20, n_decor=1, n_hits=4,
                           chains=chains, seed=3, update=update)
-    mean, err = _mean_and_error(obs.mean_plaquette(u), chains)
+    mean, err = mean_and_error(obs.mean_plaquette(u), chains)
     assert abs(mean - exact_mean_plaquette_2d("SU2", 0.5)) < 3 * err + 1e-3, (mean, err)
 
 
