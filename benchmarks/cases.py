@@ -7,7 +7,7 @@ import torch
 CHANNELS = 64
 GRAPHS = {
     "bunny": {"large": False},       # pymeshlab's Stanford bunny, 28k vertices
-    "bunny_1m": {"large": True},     # the same mesh, midpoint-subdivided to ~1M vertices
+    "bunny_1m": {"large": True},     # the same mesh, midpoint-subdivided (1.78M vertices)
     "healpix64": {"large": False},   # 49k pixels
     "healpix256": {"large": True},   # 786k pixels
 }
