@@ -103,11 +103,13 @@ def lattice_steps(graph: FramedGraph) -> tuple[Tensor, Tensor]:
     Shapes :math:`[2d, N]` and :math:`[2d, N, n, n]`; works on batches of lattices.
     """
     direction = _edge_direction(graph)
-    d, num = _dimension(graph), graph.num_nodes
+    d = _dimension(graph)
+    num = graph.pos.shape[0] if graph.get("pos") is not None else graph.num_nodes  # a shape compiles, num_nodes does not
     j, i = graph.edge_index
-    neighbour = torch.full((2 * d, num), -1, dtype=torch.long, device=j.device)
+    neighbour = j.new_full((2 * d, num), -1)
     neighbour[direction, i] = j
-    if bool((neighbour < 0).any()) or direction.numel() != 2 * d * num:
+    # the check reads the data, so it runs eagerly only; a compiled model trusts its input
+    if not torch.compiler.is_compiling() and (bool((neighbour < 0).any()) or direction.numel() != 2 * d * num):
         raise ValueError("not a lattice graph: every site needs exactly one incoming edge per "
                          "direction; build it with meshgdl.geometry.lattice_graph")
     step_link = graph.link.new_empty(2 * d, num, *graph.link.shape[1:])
@@ -156,6 +158,9 @@ def _edge_direction(graph: FramedGraph) -> Tensor:
 
 
 def _dimension(graph: FramedGraph) -> int:
+    shape = graph.get("lattice_shape")
+    if shape:  # a tuple, or in a batch a list of tuples: known without reading a tensor
+        return len(shape[0]) if isinstance(shape[0], (tuple, list)) else len(shape)
     return int(graph.edge_direction.max()) // 2 + 1
 
 

@@ -51,3 +51,20 @@ def test_layers_compile_without_graph_breaks(name):
     channels = {"gem_resnet": 3, "regular": 5}.get(name, ft.dim)
     check_compiles(module, torch.randn(graph.num_nodes, channels, dtype=F64), graph)
 
+
+
+def test_lcnn_compiles_without_graph_breaks():
+    from meshgdl.geometry import lattice_graph
+    from meshgdl.nn.models import LCNN
+
+    graph = lattice_graph((4, 4), group="SU2", links="random", generator=torch.Generator().manual_seed(0))
+    model = LCNN(channels=(2, 2), kernel_size=2, loop_sizes=((1, 1), (1, 2))).double()
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    y = compiled(graph)
+    assert torch.allclose(y, model(graph), atol=1e-10)
+    y.square().sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model(graph).square().sum().backward()
+    assert all(torch.allclose(a, p.grad, atol=1e-10) for a, p in zip(grads, model.parameters()))
