@@ -95,6 +95,9 @@ class GemConv(GaugeMessagePassing):
         self.self_weight = Parameter(torch.empty(offset))
         self.bias = Parameter(torch.empty(self.out_type.multiplicities[0])) if bias else None
         self._scalar_out = self._out[0][1] if self._out[0][0] == 0 else None
+        # a buffer, so that it follows the layer to its device
+        # a buffer, so that the column order follows the layer to its device
+        self.register_buffer("_fused_columns", fused_columns(self), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -119,7 +122,7 @@ class GemConv(GaugeMessagePassing):
 
     def forward(self, x: Tensor, graph) -> Tensor:
         if self.fused and self._fusable() and not torch.compiler.is_compiling():
-            return self.update(gem_aggregate(self, x, graph), x, columns=fused_columns(self))
+            return self.update(gem_aggregate(self, x, graph), x, columns=self._fused_columns)
         if x.dim() != 2:
             raise ValueError("features [B, N, C] over one shared graph need the fused path (GemConv.fused = True)")
         return super().forward(x, graph)

@@ -78,9 +78,6 @@ _COMBINE = torch.tensor([[[1.0, 0.0], [0.0, 1.0]],      # u: Re P u -> Re, Im P 
 
 def fused_columns(layer) -> Tensor:
     """For each channel of :func:`gem_aggregate`'s output, the channel of the message-passing path's."""
-    cached = getattr(layer, "_fused_columns", None)
-    if cached is not None:
-        return cached
     k_out, radial = layer.out_type.max_frequency, max(layer.num_radial, 1)
     columns, offset = [], 0
     for m, _ in layer._in:
@@ -88,8 +85,7 @@ def fused_columns(layer) -> Tensor:
         plain = torch.arange(mult * radial * s * 2).view(mult, radial, s, 2) + offset
         columns.append(plain.permute(1, 2, 3, 0).reshape(-1))
         offset += plain.numel()
-    layer._fused_columns = torch.cat(columns)
-    return layer._fused_columns
+    return torch.cat(columns)
 
 
 def _gem_operator(layer, graph, m: int, ss: list[int], dtype) -> ops.SparseOperator:
