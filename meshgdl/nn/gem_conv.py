@@ -95,7 +95,6 @@ class GemConv(GaugeMessagePassing):
         self.self_weight = Parameter(torch.empty(offset))
         self.bias = Parameter(torch.empty(self.out_type.multiplicities[0])) if bias else None
         self._scalar_out = self._out[0][1] if self._out[0][0] == 0 else None
-        # a buffer, so that it follows the layer to its device
         # a buffer, so that the column order follows the layer to its device
         self.register_buffer("_fused_columns", fused_columns(self), persistent=False)
         self.reset_parameters()
