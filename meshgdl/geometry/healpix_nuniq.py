@@ -78,10 +78,9 @@ def flatten_nuniq(uniq, values, nside=None, extensive=False):
     for o in np.unique(order):
         cells = order == o
         v, p = vals[:, cells], ipix[cells]
-        if o <= target:  # each cell covers 4**k output pixels
+        if o <= target:  # each cell covers a run of k = 4**(target - o) output pixels
             k = 4 ** int(target - o)
-            idx = (p[:, None] * k + np.arange(k)).reshape(-1)
-            out[:, idx] = np.repeat(np.where(flags[:, None], v / k, v), k, axis=1)
+            out.reshape(len(vals), -1, k)[:, p] = np.where(flags[:, None], v / k, v)[:, :, None]
     fine = order > target
     if fine.any():  # merge finer cells into their parents at the target order
         shift = 2 * (order[fine] - target)
