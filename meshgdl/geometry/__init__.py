@@ -25,6 +25,8 @@ _EXPORTS = {
     "graph_to_healpix": ".healpix_io",
     "read_healpix_fits": ".healpix_io",
     "write_healpix_map": ".healpix_io",
+    "flatten_nuniq": ".healpix_nuniq",
+    "unseen_pixels": ".healpix_mask",
     "healpix_coarsen": ".healpix_hierarchy",
     "healpix_levels": ".healpix_hierarchy",
     # shared tangent geometry and curvature

@@ -27,8 +27,8 @@ import torch
 
 from ..graph import FramedGraph
 from .healpix_geometry import class_table, east_north_up, representatives
+from .healpix_mask import UNSEEN, keep_from_mask  # noqa: F401  (UNSEEN: re-exported)
 
-UNSEEN = -1.6375e30  # healpy.UNSEEN, kept here so that mask parsing needs no healpy import
 _CHUNK = 1 << 15  # pixels per chunk: the float64 temporaries of a chunk stay in cache
 _VALIDATE_MAX_EDGES = 10_000_000
 
@@ -43,33 +43,6 @@ def check_nside(nside) -> int:
     return nside
 
 
-def keep_from_mask(mask, npix: int, what: str = "mask") -> np.ndarray:
-    """Which pixels a mask keeps: ``[npix]`` bool.
-
-    A boolean array keeps its ``True`` pixels (``1`` marks usable sky, as in WMAP and Planck
-    analysis masks). A numpy masked array (``healpy.ma``) keeps its unmasked pixels. A numeric map
-    drops its ``UNSEEN`` pixels, and, if every other value is 0 or 1, also its zeros.
-    """
-    if isinstance(mask, np.ma.MaskedArray):
-        return ~np.ma.getmaskarray(mask).reshape(-1)
-    m = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
-    if m.ndim != 1 or m.shape[0] != npix:
-        nside = math.isqrt(max(m.shape[-1] // 12, 0)) if m.ndim else 0
-        hint = f" (a map of nside {nside})" if m.ndim and 12 * nside * nside == m.shape[-1] else ""
-        raise ValueError(f"{what} must have one value per pixel, {npix} values, got shape {list(m.shape)}{hint}")
-    if m.dtype == bool:
-        return m.copy()
-    if not np.issubdtype(m.dtype, np.number):
-        raise TypeError(f"{what} must be boolean or numeric, got dtype {m.dtype}")
-    if np.isnan(m).any():
-        raise ValueError(f"{what} holds NaN values (first at pixel {int(np.isnan(m).argmax())}); "
-                         "mark pixels to drop with healpy.UNSEEN or 0")
-    keep = ~np.isclose(m, UNSEEN, rtol=1e-6, atol=0.0)
-    if np.isin(m[keep], (0, 1)).all():
-        keep &= m != 0
-    return keep
-
-
 def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float32,
                   validate: bool | None = None, progress: bool = False) -> FramedGraph:
     r"""The HEALPix sphere of resolution ``nside`` as a :class:`~meshgdl.FramedGraph`.
@@ -77,9 +50,11 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     Args:
         nside (int): a power of two; the sphere has :math:`12\,n_{side}^2` pixels.
         nest (bool): node order: nested (``True``) or ring (``False``). (default: ``True``)
-        mask (optional): pixels to keep, in the same ordering (see :func:`keep_from_mask`): a
-            boolean array (``True`` keeps), a masked array, or a map whose ``UNSEEN`` pixels are
-            dropped. Edges to dropped pixels are dropped. (default: the full sky)
+        mask (optional): pixels to keep, in the same ordering (see
+            :func:`~meshgdl.geometry.healpix_mask.keep_from_mask`): a boolean array (``True``
+            keeps), a masked array (unmasked pixels keep), or a numeric map (``> 0`` keeps; 0,
+            negative values and ``UNSEEN`` drop; an apodised mask is thresholded at ``> 0`` with a
+            warning). Edges to dropped pixels are dropped. (default: the full sky)
         dtype: floating dtype of positions, frames and edge attributes; the geometry is always
             computed in float64. (default: ``torch.float32``)
         validate (bool, optional): run :meth:`FramedGraph.validate` (default: only up to 10M edges,

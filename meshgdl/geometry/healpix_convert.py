@@ -1,6 +1,7 @@
 """The ``meshgdl convert healpix`` and ``meshgdl plot`` commands, as functions and argparse wiring.
 
     meshgdl convert healpix IN.fits -o OUT.pt [--field I_STOKES ...] [--ring] [--mask M.fits]
+                            [--nonfinite mask] [--nside 256]
     meshgdl plot OUT.pt -o map.png [--field 0]
 
 Nothing heavy is imported at module level, so that building the command's parser stays fast.
@@ -14,18 +15,23 @@ _DTYPES = ("float32", "float64")
 
 
 def convert_healpix(inp, out, field=None, nest=None, mask=None, overwrite: bool = False,
-                    progress: bool = True, dtype=None):
+                    progress: bool = True, dtype=None, nonfinite: str = "raise", nside=None):
     """Convert a HEALPix FITS map into a saved graph (:func:`~meshgdl.geometry.healpix_map_graph`).
 
     Args:
-        inp: the FITS map (RING or NESTED, as its header says).
+        inp: the FITS map (RING, NESTED or multi-order NUNIQ, as its header says).
         out: where to save the graph (:meth:`FramedGraph.save`, a ``.pt`` file).
         field (optional): FITS columns by number or name (default: all).
         nest (bool, optional): order the graph's nodes nested (default) or by ring (``False``).
-        mask (optional): a mask FITS file or array, pixels to keep (``1`` keeps).
+        mask (optional): a mask FITS file or array, pixels to keep: boolean ``True`` or numeric
+            ``> 0`` keeps (an apodised mask is thresholded at ``> 0``, with a warning; pass a
+            boolean array such as ``apodised > 0.5`` for another threshold).
         overwrite (bool): replace ``out`` if it exists. (default: ``False``)
         progress (bool): show a progress bar. (default: ``True``)
         dtype: dtype of the geometry (features keep the file's dtype). (default: ``torch.float32``)
+        nonfinite (str): ``"raise"`` on NaN or infinite values, or ``"mask"`` to drop those
+            pixels. (default: ``"raise"``)
+        nside (int, optional): resolution of a multi-order (NUNIQ) map (default: its finest order).
 
     Returns:
         The :class:`~meshgdl.FramedGraph` that was saved.
@@ -39,7 +45,7 @@ def convert_healpix(inp, out, field=None, nest=None, mask=None, overwrite: bool 
     if out.exists() and not overwrite:  # before the work, not after it
         raise FileExistsError(f"{out} exists; pass overwrite=True (--force) to replace it")
     graph = healpix_map_graph(inp, field=field, graph_nest=True if nest is None else bool(nest), mask=mask,
-                              dtype=dtype, progress=progress)
+                              nonfinite=nonfinite, nside=nside, dtype=dtype, progress=progress)
     graph.save(out, overwrite=overwrite)
     return graph
 
@@ -94,13 +100,18 @@ def plot_graph_map(graph_path, out_png, field=0, title=None, overwrite: bool = F
 
 def add_convert_healpix_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``meshgdl convert healpix``; the handler is :func:`convert_healpix_command`."""
-    parser.add_argument("input", help="HEALPix FITS map (RING or NESTED, from its header)")
+    parser.add_argument("input", help="HEALPix FITS map (RING, NESTED or multi-order NUNIQ, from its header)")
     parser.add_argument("-o", "--output", required=True, help="graph file to write (.pt)")
     parser.add_argument("--field", action="append", help="FITS column by number or name; repeat for several (default: all)")
     order = parser.add_mutually_exclusive_group()
     order.add_argument("--nest", dest="nest", action="store_true", default=None, help="nested node order (default)")
     order.add_argument("--ring", dest="nest", action="store_false", help="ring node order")
-    parser.add_argument("--mask", help="mask FITS map: pixels with 1 are kept, 0 or UNSEEN dropped")
+    parser.add_argument("--mask", help="mask FITS map: pixels > 0 are kept; 0, negative and UNSEEN dropped "
+                        "(an apodised mask is thresholded at > 0, with a warning)")
+    parser.add_argument("--nonfinite", choices=("raise", "mask"), default="raise",
+                        help="NaN or +-inf values: stop with an error (default) or drop those pixels")
+    parser.add_argument("--nside", type=int, help="resolution of a multi-order (NUNIQ) map "
+                        "(default: its finest order)")
     parser.add_argument("--dtype", choices=_DTYPES, default="float32", help="dtype of the geometry (default: float32)")
     parser.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -111,7 +122,8 @@ def add_convert_healpix_arguments(parser: argparse.ArgumentParser) -> argparse.A
 def convert_healpix_command(args: argparse.Namespace) -> int:
     fields = None if args.field is None else [int(f) if f.isdigit() else f for f in args.field]
     graph = convert_healpix(args.input, args.output, field=fields, nest=args.nest, mask=args.mask,
-                            overwrite=args.force, progress=not args.quiet, dtype=args.dtype)
+                            overwrite=args.force, progress=not args.quiet, dtype=args.dtype,
+                            nonfinite=args.nonfinite, nside=args.nside)
     print(graph.summary())
     print(f"wrote {args.output}")
     return 0

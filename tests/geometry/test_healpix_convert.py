@@ -1,3 +1,5 @@
+import logging
+
 import healpy as hp
 import numpy as np
 import pytest
@@ -52,3 +54,20 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     assert main(["convert", "healpix", str(bad), "-o", str(tmp_path / "x.pt")]) == 2
     assert "not a FITS file" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_nonfinite_values_and_apodised_masks(tmp_path, capsys, caplog):
+    maps = np.arange(48, dtype=np.float64)
+    maps[[4, 5]] = np.inf, -np.inf
+    path, mask = tmp_path / "inf.fits", tmp_path / "apodised.fits"
+    hp.write_map(str(path), maps, dtype=np.float64)
+    hp.write_map(str(mask), np.linspace(0, 1, 48), dtype=np.float64)
+    out = tmp_path / "g.pt"
+    assert main(["convert", "healpix", str(path), "-o", str(out), "--quiet"]) == 2
+    assert "non-finite values at 2 pixels" in capsys.readouterr().err and not out.exists()
+    with caplog.at_level(logging.WARNING, logger="meshgdl"):
+        assert main(["convert", "healpix", str(path), "-o", str(out), "--quiet", "--nonfinite", "mask",
+                     "--mask", str(mask)]) == 0
+    assert "a file of 0 and 1" in caplog.text
+    graph = FramedGraph.load(out)
+    assert graph.nest is True and sorted(graph.x[:, 0].tolist()) == [p for p in range(1, 48) if p not in (4, 5)]

@@ -84,11 +84,11 @@ def test_bad_input(tmp_path):
         healpix_map_graph(np.zeros(12 * 9))  # nside 3 is not a power of two
     with pytest.raises(ValueError, match="192 values"):
         healpix_map_graph(np.zeros(192), mask=np.ones(48, dtype=bool))
-    with pytest.raises(ValueError, match="UNSEEN or masked"):
+    with pytest.raises(ValueError, match="UNSEEN, non-finite or masked"):
         healpix_map_graph(np.full(48, hp.UNSEEN))
     bad = np.zeros(48)
     bad[7] = np.nan
-    with pytest.raises(ValueError, match="NaN values at 1 pixels.*first: 7"):
+    with pytest.raises(ValueError, match=r"non-finite values at 1 pixels \(NaN at 1; first: pixel 7\).*nonfinite=.mask."):
         healpix_map_graph(bad)
     text = tmp_path / "x.fits"
     text.write_text("not a fits file")
