@@ -7,7 +7,8 @@ import pytest
 import torch
 import trimesh
 
-from meshgdl.geometry import face_holonomy, mesh_graph
+from meshgdl.geometry import face_holonomy, load_mesh, mesh_graph
+from tests.conftest import require_data
 
 F64 = torch.float64
 
@@ -46,6 +47,14 @@ def test_coincident_distinct_vertices_keep_the_topology(repair, caplog):
     assert g.num_nodes == len(v) and chi(g) == 2
     assert abs(float(face_holonomy(g).sum()) - 4 * math.pi) < 1e-8
     assert f"0 and {b}" in caplog.text and "pinch" in caplog.text
+
+
+def test_a_real_closed_mesh_with_a_touching_vertex_stays_a_sphere(caplog):
+    """pymeshlab's cow.obj holds vertices 44 and 2903 at one position, each with its own fan."""
+    with caplog.at_level(logging.WARNING, logger="meshgdl"):
+        g = load_mesh(require_data("pymeshlab", "cow.obj"), repair=True, dtype=F64)
+    assert g.num_nodes == 2904 and chi(g) == 2  # merging them made chi 1
+    assert "44 and 2903" in caplog.text
 
 
 def test_a_face_soup_is_merged_back_into_the_closed_mesh():
