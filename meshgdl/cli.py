@@ -16,10 +16,15 @@ from pathlib import Path
 _DTYPES = {"float32", "float64"}
 
 
-def _dtype(name: str):
-    import torch
+def _load_mesh(path, **kwargs):
+    """The graph of a mesh file, and a line that says how many polygons were triangulated."""
+    from .geometry import mesh_graph, read_mesh
 
-    return getattr(torch, name)
+    vertices, faces, info = read_mesh(path, return_info=True)
+    graph = mesh_graph(vertices, faces, **kwargs)
+    n, clipped = info["triangulated_polygons"], info["ear_clipped"]
+    note = f"  triangulated {n:,} polygons ({n - clipped:,} as fans, {clipped:,} by ear clipping)" if n else ""
+    return graph, note
 
 
 def _describe(graph) -> str:
@@ -45,27 +50,28 @@ def cmd_info(args) -> int:
     if not path.exists():
         print(f"meshgdl: no file at {path}", file=sys.stderr)
         return 2
+    note = ""
     if path.suffix == ".pt":
         graph = FramedGraph.load(path)
     else:
-        from .geometry import load_mesh
-
-        graph = load_mesh(path, repair=args.repair, dtype=_dtype("float64"), progress=True)
+        graph, note = _load_mesh(path, repair=args.repair, dtype="float64", progress=True)
     print(f"{path}")
     print(_describe(graph))
+    if note:
+        print(note)
     return 0
 
 
 def cmd_convert_mesh(args) -> int:
-    from .geometry import load_mesh
-
     out = Path(args.output)
     if out.exists() and not args.force:
         print(f"meshgdl: {out} exists; pass --force to replace it", file=sys.stderr)
         return 2
-    graph = load_mesh(args.input, repair=args.repair, dtype=_dtype(args.dtype), cache=False, progress=True)
+    graph, note = _load_mesh(args.input, repair=args.repair, dtype=args.dtype, cache=False, progress=True)
     graph.save(out, overwrite=args.force)
     print(graph.summary())
+    if note:
+        print(note)
     print(f"wrote {out}")
     return 0
 
@@ -77,15 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="describe a mesh file or a saved graph (.pt)")
     info.add_argument("file")
-    info.add_argument("--repair", action="store_true", help="merge duplicate vertices, drop unused ones")
+    info.add_argument("--repair", action="store_true", help="merge split duplicate vertices, drop unused ones")
     info.set_defaults(run=cmd_info)
 
     convert = sub.add_parser("convert", help="convert data into a framed graph file")
     kinds = convert.add_subparsers(dest="kind", required=True)
-    mesh = kinds.add_parser("mesh", help="a triangle mesh (OBJ, PLY, OFF, STL, GIFTI)")
+    mesh = kinds.add_parser("mesh", help="a mesh (OBJ, PLY, OFF with any polygons; STL, GIFTI)")
     mesh.add_argument("input")
     mesh.add_argument("-o", "--output", required=True, help="the .pt file to write")
-    mesh.add_argument("--repair", action="store_true", help="merge duplicate vertices, drop unused ones")
+    mesh.add_argument("--repair", action="store_true", help="merge split duplicate vertices, drop unused ones")
     mesh.add_argument("--dtype", choices=sorted(_DTYPES), default="float32")
     mesh.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     mesh.set_defaults(run=cmd_convert_mesh)

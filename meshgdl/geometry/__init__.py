@@ -5,7 +5,7 @@ _EXPORTS = {
     # triangle meshes
     "mesh_graph": ".mesh",
     "load_mesh": ".mesh",
-    "read_mesh": ".mesh",
+    "read_mesh": ".mesh_io",
     # point clouds
     "point_cloud_graph": ".points",
     "fibonacci_sphere": ".points",

@@ -18,10 +18,12 @@ from torch import Tensor
 
 from ..cache import cached_graph, content_hash
 from ..graph import FramedGraph
+from .mesh_io import read_mesh  # noqa: F401  (read_mesh was defined here; keep it importable)
+from .mesh_repair import merge_plan, warn_pinches
 from .tangent import first_tangent_neighbour, frames_from_reference, framed_edges
 
 log = logging.getLogger("meshgdl")
-_VERSION = 1  # bump when the construction changes, so that disk caches are not reused
+_VERSION = 2  # bump when the construction changes, so that disk caches are not reused
 
 
 def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dtype=None,
@@ -29,15 +31,28 @@ def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dt
     r"""Build a :class:`~meshgdl.FramedGraph` from a triangle mesh.
 
     Args:
-        vertices: :math:`[V, 3]` array or tensor, or a ``trimesh.Trimesh`` (then ``faces`` is omitted).
-        faces: :math:`[F, 3]` vertex ids, counter-clockwise seen from outside.
+        vertices: :math:`[V, 3]` array or tensor (any strides, read-only too), or a
+            ``trimesh.Trimesh`` (then ``faces`` is omitted).
+        faces: :math:`[F, 3]` vertex ids, counter-clockwise seen from outside (``faces[:, ::-1]``
+            flips them).
         reference (optional): :math:`[V, 3]` directions whose tangent parts become ``e1``
             (default: the edge to the lowest-numbered neighbour).
-        repair (bool): merge duplicate vertices and drop unreferenced ones instead of raising;
-            ``graph.vertex_map[v]`` then gives the node of input vertex ``v`` (-1 if dropped).
-            Zero-area faces are always dropped, with a warning. (default: ``False``)
-        dtype: floating dtype of the output (default: ``torch.get_default_dtype()``); the
-            geometry is always computed in float64.
+        repair (bool): merge split copies of a vertex and drop vertices in no face instead of
+            raising. Two vertices at identical coordinates merge only when the merged mesh stays
+            manifold: their faces join into one fan across new shared edges (the split vertices
+            of an STL file or a face soup), every edge stays in at most two faces that run it both
+            ways, and no pinch vertex appears; a copy in no face merges with a used one. Other
+            coincident vertices stay distinct, with a warning naming a pair and why: coincident
+            positions alone are no defect, so without ``repair`` such a mesh builds too, and only
+            copies that would merge raise. ``graph.vertex_map[v]`` gives the node of input vertex
+            ``v`` (-1 if dropped) whenever a vertex merged or was dropped. A repair never changes
+            the topology of a manifold input. Always, with or without ``repair``: zero-area faces
+            (these include every face with two coincident corners, so no edge has zero length)
+            are dropped, and non-manifold edges and pinch vertices are kept; all three are logged
+            as warnings. (default: ``False``)
+        dtype: floating dtype of the output: a ``torch.dtype``, a numpy dtype, or a name such as
+            ``"float32"`` or ``"torch.float64"`` (default: ``torch.get_default_dtype()``); the
+            geometry is always computed in float64. Integer dtypes are refused.
         cache (bool): reuse the graph built earlier for the same input, from memory or from the
             disk cache (:func:`meshgdl.set_cache_dir`). (default: ``True``)
         progress (bool): show a progress bar. (default: ``False``)
@@ -54,7 +69,7 @@ def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dt
     v = _as_tensor(vertices, torch.float64, "vertices")
     f = _as_tensor(faces, torch.long, "faces")
     ref = None if reference is None else _as_tensor(reference, torch.float64, "reference")
-    dtype = dtype or torch.get_default_dtype()
+    dtype = _float_dtype(dtype)
 
     def build():
         return _build(v, f, ref, repair, progress)
@@ -68,17 +83,40 @@ def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dt
 
 
 def _as_tensor(x, dtype, name) -> Tensor:
+    """A CPU tensor of ``dtype`` from any array-like: strided, read-only or non-contiguous."""
     try:
-        if not isinstance(x, Tensor):
+        if isinstance(x, Tensor):
+            t = x.detach().cpu()
+        else:
+            # torch refuses negative strides (``faces[:, ::-1]``) and warns on read-only arrays
             x = np.asarray(x)
-            x = x if x.flags.writeable else x.copy()  # trimesh hands out read-only arrays
-        t = torch.as_tensor(x)
+            t = torch.from_numpy(np.array(x, copy=True) if x.dtype.kind != "O" else x.astype(float))
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be an array of numbers: {err}") from None
     if dtype == torch.long and t.is_floating_point():
         if not bool((t == t.round()).all()):
             raise ValueError(f"{name} must hold integer vertex ids")
-    return t.detach().cpu().to(dtype)
+    return t.to(dtype).contiguous()
+
+
+_FLOAT_DTYPES = "torch.float16, torch.bfloat16, torch.float32, torch.float64 (or numpy's, or names such as 'float64')"
+
+
+def _float_dtype(dtype) -> torch.dtype:
+    """A floating ``torch.dtype`` from a torch or numpy dtype or its name (``None``: the default)."""
+    if dtype is None:
+        return torch.get_default_dtype()
+    resolved = dtype
+    if isinstance(dtype, str):
+        resolved = getattr(torch, dtype.removeprefix("torch."), None)
+    elif not isinstance(dtype, torch.dtype):
+        try:
+            resolved = torch.from_numpy(np.empty(0, dtype=np.dtype(dtype))).dtype
+        except (TypeError, ValueError):
+            resolved = None
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        raise ValueError(f"dtype must be a floating dtype, one of {_FLOAT_DTYPES}; got {dtype!r}")
+    return resolved
 
 
 def _cast(graph: FramedGraph, dtype) -> FramedGraph:
@@ -109,34 +147,30 @@ def _square(x: Tensor) -> Tensor:
     return torch.einsum("fa,fa->f", x, x)
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser: a bijection of uint64 that scatters every input bit."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def _merge_duplicates(v: Tensor, f: Tensor, repair: bool):
-    """Map duplicate vertices onto their first copy, or raise if not repairing."""
-    bits = np.ascontiguousarray(v.numpy()).view(np.uint64)
-    # fast path: distinct hashes of the coordinate bits prove that no two vertices are equal
-    mixed = _mix(_mix(_mix(bits[:, 0]) ^ bits[:, 1]) ^ bits[:, 2])
-    mixed.sort()
-    if not (mixed[1:] == mixed[:-1]).any():
+    """Merge coincident vertices where the surface stays manifold (:func:`merge_plan`); without
+    ``repair``, raise if any would merge. Returns the faces and ``target`` [V] (or ``None``)."""
+    plan = merge_plan(v.numpy(), f.numpy())
+    if plan is None:
         return f, None
-    rows = bits.view(np.dtype((np.void, 24))).ravel()
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-    if len(first) == len(rows):
-        return f, None
-    n_dup = len(rows) - len(first)
-    if not repair:
-        dup = int(np.nonzero(first[inverse] != np.arange(len(rows)))[0][0])
-        raise ValueError(
-            f"{n_dup} vertices repeat the coordinates of another (e.g. vertex {dup} = vertex "
-            f"{int(first[inverse[dup]])}); pass repair=True to merge them (graph.vertex_map tracks ids)"
+    target, kept = plan
+    if kept is not None:
+        n, a, b, why = kept
+        log.warning(
+            "mesh_graph: kept %d vertices that share the coordinates of another as distinct vertices "
+            "(e.g. %d and %d: %s)", n, a, b, why,
         )
-    log.warning("mesh_graph: merged %d duplicate vertices", n_dup)
-    target = torch.as_tensor(first[inverse], dtype=torch.long)
+    moved = np.flatnonzero(target != np.arange(len(target)))
+    if not len(moved):
+        return f, None
+    if not repair:
+        raise ValueError(
+            f"{len(moved)} vertices repeat the coordinates of another and their faces join up when "
+            f"merged, e.g. split along an edge as in STL files (vertex {moved[0]} = vertex "
+            f"{target[moved[0]]}); pass repair=True to merge them (graph.vertex_map tracks ids)"
+        )
+    log.warning("mesh_graph: merged %d duplicate vertices", len(moved))
+    target = torch.from_numpy(target)
     return target[f], target
 
 
@@ -145,8 +179,8 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool) -> FramedGra
 
     bar = tqdm(total=5, desc="mesh graph", disable=not progress, unit="step")
     _check_input(v, f)
-    f, merged = _merge_duplicates(v, f, repair)
-    # zero-area faces carry no geometry: drop them (logged)
+    # zero-area faces carry no geometry: drop them (logged); this drops every face with two
+    # coincident corners, so no edge of zero length remains, and merging copies changes no area
     a, b, c = v.index_select(0, f[:, 0]), v.index_select(0, f[:, 1]), v.index_select(0, f[:, 2])
     cross = torch.linalg.cross(b - a, c - a)
     area2 = cross.norm(dim=-1)
@@ -159,6 +193,7 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool) -> FramedGra
         f, cross, area2, side_sq = f[keep], cross[keep], area2[keep], side_sq[keep]
         if f.shape[0] == 0:
             raise ValueError("every face of the mesh has zero area")
+    f, merged = _merge_duplicates(v, f, repair)
     bar.update()
 
     used = torch.zeros(v.shape[0], dtype=torch.bool).index_fill_(0, f.reshape(-1), True)
@@ -180,6 +215,7 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool) -> FramedGra
     if merged is not None:
         vertex_map = merged if vertex_map is None else vertex_map[merged]
     num_v = v.shape[0]
+    warn_pinches(f.numpy(), num_v)
 
     edge_index, edge_reverse, inverse, edge_undirected = _edges(f, num_v)
     num_e = edge_undirected.numel() // 2
@@ -304,39 +340,8 @@ def _argsort(keys: np.ndarray) -> np.ndarray:
     return packed & ((1 << shift) - 1)
 
 
-def read_mesh(path: str | os.PathLike):
-    """Read ``(vertices [V, 3] float64, faces [F, 3] int64)`` from OBJ, PLY, OFF, STL or GIFTI.
-
-    Vertex order is kept as in the file (per-vertex labels stay aligned), except for STL, which
-    stores every triangle separately and is merged by trimesh.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no mesh file at {path}")
-    lower = path.lower()
-    if lower.endswith((".gii", ".gii.gz")):
-        try:
-            import nibabel
-        except ImportError:
-            raise ImportError("reading GIFTI needs nibabel: pip install 'meshgdl[gifti]'") from None
-        img = nibabel.load(path)
-        try:
-            vertices, faces = img.agg_data(("pointset", "triangle"))
-        except Exception:
-            raise ValueError(f"{path} holds no surface (needs a pointset and a triangle array)") from None
-        return np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64)
-    import trimesh
-
-    try:
-        mesh = trimesh.load(path, process=lower.endswith(".stl"), force="mesh")
-    except Exception as err:
-        raise ValueError(f"could not read a mesh from {path}: {err}") from None
-    if len(mesh.faces) == 0:
-        raise ValueError(f"{path} holds no triangles (a point cloud? use point_cloud_graph)")
-    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
-
-
 def load_mesh(path: str | os.PathLike, **kwargs) -> FramedGraph:
-    """Read a mesh file (:func:`read_mesh`) and build its graph (:func:`mesh_graph` keywords)."""
+    """Read a mesh file (:func:`~meshgdl.geometry.read_mesh`, polygons triangulated) and build
+    its graph (:func:`mesh_graph` keywords)."""
     vertices, faces = read_mesh(path)
     return mesh_graph(vertices, faces, **kwargs)

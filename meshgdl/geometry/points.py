@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..cache import cached_graph, content_hash
 from ..graph import FramedGraph
-from .mesh import _as_tensor, _cast
+from .mesh import _as_tensor, _cast, _float_dtype
 from .tangent import first_tangent_neighbour, frames_from_reference, tangent_logmap, transport_angle
 
 _VERSION = 1  # bump when the construction changes, so that disk caches are not reused
@@ -51,7 +51,7 @@ def point_cloud_graph(points, k: int = 16, *, normals=None, reference=None, dtyp
     nrm = None if normals is None else _as_tensor(normals, torch.float64, "normals")
     ref = None if reference is None else _as_tensor(reference, torch.float64, "reference")
     _check_input(pts, k, nrm, ref)
-    dtype = dtype or torch.get_default_dtype()
+    dtype = _float_dtype(dtype)
 
     def build():
         return _build(pts, k, nrm, ref, progress)

@@ -237,6 +237,29 @@ def test_bad_input_is_refused_with_a_clear_message():
         mesh_graph(v, flipped)
 
 
+def test_any_strided_or_read_only_array_is_accepted():
+    v, f = icosphere(1)
+    flipped = mesh_graph(v, f[:, ::-1], dtype=F64)  # the usual way to flip the winding
+    assert torch.allclose(flipped.frame[:, 2], -mesh_graph(v, f, dtype=F64).frame[:, 2])
+    assert torch.equal(flipped.face, mesh_graph(v, f[:, ::-1].copy(), dtype=F64).face)
+    frozen = v.copy()
+    frozen.setflags(write=False)
+    tv = torch.as_tensor(v.T.copy()).t()  # a non-contiguous tensor
+    for vertices in (frozen, tv, v[::-1][::-1]):
+        g = mesh_graph(vertices, torch.as_tensor(f.T.copy()).t(), dtype=F64)
+        assert torch.equal(g.pos, torch.as_tensor(v))
+
+
+def test_dtype_may_be_named_and_must_be_floating():
+    v, f = icosphere(1)
+    for dtype in ("float64", "torch.float64", np.float64, np.dtype("float64"), torch.float64):
+        assert mesh_graph(v, f, dtype=dtype).frame.dtype == F64
+    assert mesh_graph(v, f, dtype="float32").edge_logmap.dtype == torch.float32
+    for dtype in (torch.int64, "int64", np.int32, "cuda", "double precision"):
+        with pytest.raises(ValueError, match="floating dtype.*float32"):
+            mesh_graph(v, f, dtype=dtype)
+
+
 def test_duplicate_and_isolated_vertices_need_repair_and_keep_a_vertex_map():
     v, f = icosphere(1)
     v2 = np.concatenate([v, v[:1], [[5.0, 5.0, 5.0]]])  # vertex 42 copies 0; 43 is isolated
