@@ -25,7 +25,7 @@ SCATTER ?= 1
 scatter: $(STAMP)
 	@if [ "$(SCATTER)" = 1 ] && ! $(BIN)/python -c "import torch_scatter" 2>/dev/null; then \
 		echo "building torch-scatter (optional, a few minutes)"; \
-		if ! timeout 1200 $(BIN)/python -m pip install -q --no-build-isolation torch-scatter; then \
+		if ! timeout 2400 $(BIN)/python -m pip install -q --no-build-isolation torch-scatter; then \
 			echo "##########################################################################"; \
 			echo "#  torch-scatter DID NOT BUILD: the tests of its backend will SKIP.       #"; \
 			echo "#  It needs a C++ compiler and the Python headers, e.g. on Debian/Ubuntu: #"; \

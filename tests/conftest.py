@@ -34,17 +34,24 @@ def require_torch_scatter():
         pytest.skip(SCATTER_MISSING)
 
 
-def pytest_report_header(config):
+def _scatter_status() -> str:
     from meshgdl import ops
 
     return "torch-scatter: " + ("available, both aggregation backends are tested" if ops.has_torch_scatter()
                                 else SCATTER_MISSING.removeprefix("torch-scatter is "))
 
 
+def pytest_report_header(config):
+    return _scatter_status()
+
+
 def pytest_terminal_summary(terminalreporter):
+    # again at the end (pytest -q shows no header), where a reader of CI's log looks
     from meshgdl import ops
 
-    if not ops.has_torch_scatter():   # again at the end, where a reader of CI's log looks
+    if ops.has_torch_scatter():
+        terminalreporter.write_line(_scatter_status())
+    else:
         terminalreporter.write_sep("!", "torch-scatter NOT AVAILABLE", yellow=True)
         terminalreporter.write_line(SCATTER_MISSING)
 
