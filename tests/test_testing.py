@@ -8,7 +8,7 @@ from meshgdl.nn import GaugeMessagePassing, GemConv
 from meshgdl.testing import (assert_gauge_equivariant, assert_permutation_equivariant, assert_rotation_invariant,
                              assert_symmetry_equivariant)
 
-from .nn.domains import domain, grid_rotation
+from .nn.domains import domain, grid_rotation, point_cloud_graph
 
 IN, OUT = FieldType([2, 1, 1]), FieldType([1, 2])
 
@@ -45,7 +45,7 @@ def test_correct_layer_passes_and_the_error_is_returned():
     conv = GemConv(IN, OUT)
     x = torch.randn(graph.num_nodes, IN.dim)
     errors = [assert_permutation_equivariant(conv, x, graph), assert_gauge_equivariant(conv, x, graph, IN, OUT),
-              assert_rotation_invariant(conv, x, graph, build=build), assert_rotation_invariant(conv, x, graph)]
+              assert_rotation_invariant(conv, x, graph, build=build)]
     assert all(isinstance(e, float) and 0 <= e < 1e-12 for e in errors)
     assert conv.weight.dtype == torch.float32 and x.dtype == torch.float32   # the caller's objects untouched
 
@@ -68,6 +68,27 @@ def test_broken_layers_fail_the_other_checks():
         assert_permutation_equivariant(UsesNodeIds(), x, graph)
     with pytest.raises(AssertionError, match="gauge"):
         assert_gauge_equivariant(FirstLogmapComponent(), x[:, :1], graph, FieldType([1]))
+
+
+def test_rotation_check_without_a_rebuild_is_refused():
+    # rotating pos and frame alone changes nothing a framed layer reads: such a check cannot fail
+    graph, _ = domain("torus")
+    with pytest.raises(TypeError, match="needs build.*could not fail"):
+        assert_rotation_invariant(UsesPositions(), torch.randn(graph.num_nodes, 3), graph)
+
+
+def test_rotation_check_catches_frames_tied_to_a_global_axis():
+    # e1 along the fixed x axis: a rotation of the cloud changes the gauge, which scalars do not see
+    def fixed_axis(pos):
+        return point_cloud_graph(pos, reference=torch.tensor([1.0, 0.0, 0.0]).expand(len(pos), 3))
+
+    graph, intrinsic = domain("points")
+    x = torch.randn(graph.num_nodes, IN.dim, dtype=torch.float64)
+    assert assert_rotation_invariant(GemConv(IN, OUT), x, graph, build=intrinsic) < 1e-10
+    scalars = FieldType([2])
+    assert assert_rotation_invariant(GemConv(scalars, scalars), x[:, :2], graph, build=fixed_axis) < 1e-10
+    with pytest.raises(AssertionError, match="rotation invariance"):
+        assert_rotation_invariant(GemConv(scalars, OUT), x[:, :2], graph, build=fixed_axis)
 
 
 def test_graph_level_outputs_are_checked_for_invariance():

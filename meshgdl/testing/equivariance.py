@@ -94,29 +94,35 @@ def assert_gauge_equivariant(module, x: Tensor, graph, in_type, out_type=None, a
 @torch.no_grad()
 def assert_rotation_invariant(module, x: Tensor, graph, build=None, rotation: Tensor | None = None,
                               rtol: float = 1e-10, seed: int = 0) -> float:
-    r"""Rotate the embedding by ``rotation`` (a random :math:`Q \in SO(3)` by default): the
-    outputs must not change, since frames turn with the input and features live in the frames.
+    r"""Rotate the embedding by ``rotation`` (a random :math:`Q \in SO(3)` by default) and rebuild
+    the graph: the outputs must not change, since frames turn with the input and features live in
+    the frames.
 
-    Without ``build`` the graph's ``pos`` and ``frame`` (and ``normal`` if present) are rotated in
-    place of a rebuild; with ``build`` (a function ``pos -> FramedGraph``) the graph is built from
-    the original and from the rotated positions, which also tests the builder (it runs with
-    float64 as the default dtype).
+    The graph is built by ``build`` (a function ``pos -> FramedGraph``, required) from the original
+    and from the rotated positions, so the check tests the builder with the layer: a builder whose
+    frames follow a fixed global axis changes the gauge under a rotation and fails here for
+    non-scalar outputs. Builders run with float64 as the default dtype.
+
+    Raises:
+        TypeError: without ``build``. Rotating ``pos`` and ``frame`` alone changes nothing that a
+            framed layer reads (log maps and transports are frame coordinates), so the check could
+            not fail.
     """
+    if build is None:
+        raise TypeError(
+            "assert_rotation_invariant needs build, a function pos -> FramedGraph that rebuilds the graph "
+            "from rotated positions: rotating pos and frame alone leaves edge_logmap and edge_transport, "
+            "which the layers read, unchanged, so the check could not fail. Pass the builder, e.g. "
+            "build=lambda pos: mesh_graph(pos, faces, cache=False)")
     q = _random_orthogonal(seed) if rotation is None else torch.as_tensor(rotation, dtype=torch.float64)
     module, x, graph = _setup(module, x, graph)
-    if build is None:
-        rotated = graph.clone()
-        for key in ("pos", "frame", "normal"):
-            if key in graph and graph[key] is not None:
-                rotated[key] = graph[key] @ q.T
-    else:
-        # builders follow the default dtype (mesh_graph does): build in float64 like the rest
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
-        try:
-            graph, rotated = _double(build(graph.pos)), _double(build(graph.pos @ q.T))
-        finally:
-            torch.set_default_dtype(previous)
+    # builders follow the default dtype (mesh_graph does): build in float64 like the rest
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        graph, rotated = _double(build(graph.pos)), _double(build(graph.pos @ q.T))
+    finally:
+        torch.set_default_dtype(previous)
     return _compare(module(x, rotated), module(x, graph), rtol, "rotation invariance")
 
 

@@ -7,6 +7,7 @@ from torch import Tensor
 from ..field_type import FieldType
 
 
+@torch.no_grad()
 def assert_healpix_rotation_equivariant(fn, graph, x: Tensor, in_type: FieldType | None = None,
                                         out_type: FieldType | None = None, ks=(1, 2, 3),
                                         atol: float | None = None) -> float:

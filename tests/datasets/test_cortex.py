@@ -18,6 +18,28 @@ def _triangles(faces):
     return {tuple(np.roll(f, -r)) for f, r in zip(faces, roll)}
 
 
+def _csv(name):
+    """A brainspace CSV read with numpy alone, independently of the loader."""
+    from meshgdl.datasets.fetch import data_root
+
+    return np.loadtxt(data_root() / "brainspace" / name, delimiter=",")
+
+
+def _raw_labels():
+    """Mesulam labels of (left, right) straight from the CSVs, 0 outside each hemisphere's mask."""
+    labels, n = _csv("mesulam_conte69.csv").astype(np.int64), cortex.HEMISPHERE_SIZE
+    out = []
+    for h, rows in (("lh", slice(0, n)), ("rh", slice(n, 2 * n))):
+        mask = _csv(f"conte69_32k_{h}_mask.csv").astype(bool)
+        out.append(np.where(mask, labels[rows], 0))
+    return out
+
+
+def _area(s):
+    v, f = s.vertices, s.faces
+    return 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
+
+
 def _edge_length(s):
     f = s.faces
     return np.linalg.norm(s.vertices[f[:, 0]] - s.vertices[f[:, 1]], axis=1).mean()
@@ -34,10 +56,29 @@ def test_mirrored_right_has_the_left_triangles_and_lies_close(task):
     assert gap.mean() < 1.2 * _edge_length(left)
 
 
+def test_labels_and_medial_wall_agree_with_the_raw_files(task):
+    raw_left, raw_right = _raw_labels()
+    np.testing.assert_array_equal(task["train"].labels, raw_left)
+    np.testing.assert_array_equal(task["mirrored"].labels, raw_right)  # Mesulam's classes match themselves
+    for surface, h, raw in ((task["train"], "lh", raw_left), (task["mirrored"], "rh", raw_right)):
+        wall = ~_csv(f"conte69_32k_{h}_mask.csv").astype(bool)
+        np.testing.assert_array_equal(np.isnan(surface.features).any(1), wall)   # NaN exactly there
+        np.testing.assert_array_equal(surface.valid, ~wall & (raw > 0))   # and a few unlabelled vertices
+
+
 def test_label_copy_references_score_high(task):
     left, right = task["train"], task["mirrored"]
     by_index = cortex.parcellation_scores(cortex.label_copy(left, right, "index"), right.labels)
-    nearest = cortex.parcellation_scores(cortex.label_copy(left, right, "nearest"), right.labels)
+    nearest_pred = cortex.label_copy(left, right, "nearest")
+    nearest = cortex.parcellation_scores(nearest_pred, right.labels)
+    # by index: the fraction of labelled right vertices whose left twin in the CSV has their label
+    raw_left, raw_right = _raw_labels()
+    assert by_index["accuracy"] == pytest.approx(np.mean(raw_left[raw_right > 0] == raw_right[raw_right > 0]), abs=1e-12)
+    # nearest: brute-force nearest neighbours on a sample
+    sample = np.random.default_rng(3).choice(right.num_vertices, 300, replace=False)
+    dist = np.linalg.norm(right.vertices[sample, None] - left.vertices[None], axis=-1)
+    np.testing.assert_array_equal(nearest_pred[sample], left.labels[dist.argmin(1)])
+    # the values on this template (regression constants, kept beside the checks above)
     assert by_index["accuracy"] == pytest.approx(0.8204, abs=1e-3)
     assert nearest["accuracy"] == pytest.approx(0.8053, abs=1e-3)
     with pytest.raises(ValueError, match="same vertex indexing"):
@@ -60,6 +101,9 @@ def test_retriangulated_surface_is_new_and_carries_labels(task):
     dist = np.linalg.norm(retri.vertices[sample, None] - right.vertices[None], axis=-1)
     np.testing.assert_array_equal(retri.labels[sample], right.labels[dist.argmin(1)])
     np.testing.assert_array_equal(retri.features[sample], right.features[dist.argmin(1)])
+    assert _area(retri) == pytest.approx(_area(right), rel=0.01)    # the same surface, fewer triangles
+    wall = ~_csv("conte69_32k_rh_mask.csv").astype(bool)
+    np.testing.assert_array_equal(np.isnan(retri.features).any(1), wall[retri.source])
     # still the same cortex: the labels agree with index copying as well as on the full mesh
     score = cortex.parcellation_scores(cortex.label_copy(task["train"], retri), retri.labels)
     assert score["accuracy"] > 0.78
@@ -156,8 +200,10 @@ def test_decimated_registered_pair_keeps_one_face_list(task):
     assert 0.12 < left.num_vertices / cortex.HEMISPHERE_SIZE < 0.13
     np.testing.assert_array_equal(left.faces, right.faces)
     assert right.num_vertices == left.num_vertices
-    # still registered: copying by index beats nothing and matches the fine surfaces' reference
+    # still registered: copying by index scores as on the fine surfaces
+    fine = cortex.parcellation_scores(task["train"].labels, task["mirrored"].labels)["accuracy"]
     acc = cortex.parcellation_scores(left.labels, right.labels)["accuracy"]
-    assert abs(acc - 0.8204) < 0.02
+    assert abs(acc - fine) < 0.02
+    assert _area(left) == pytest.approx(_area(task["train"]), rel=0.02)
     with pytest.raises(ValueError, match="same triangles"):
         cortex.decimate_registered(task["train"], task["retriangulated"], 0.5)

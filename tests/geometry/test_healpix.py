@@ -43,7 +43,7 @@ def _signed_area(pos, loops):
 
 
 @pytest.mark.parametrize("nest", [True, False])
-@pytest.mark.parametrize("nside", [1, 2, 8])
+@pytest.mark.parametrize("nside", [1, 2, 4, 8, 16])
 def test_neighbours_agree_with_healpy(nside, nest):
     graph = healpix_graph(nside, nest=nest)
     nb = hp.get_all_neighbours(nside, np.arange(12 * nside**2), nest=nest).T
@@ -51,9 +51,23 @@ def test_neighbours_agree_with_healpy(nside, nest):
     valid = nb >= 0
     assert np.array_equal(graph.edge_index[0].numpy(), nb[valid])
     assert np.array_equal(graph.edge_index[1].numpy(), i[valid])
-    # 24 pixels have 7 neighbours: the three around each of the 8 vertices where three base faces meet
-    assert int((~valid).sum()) == 24 and graph.num_edges == 8 * graph.num_nodes - 24
+    assert graph.num_edges == int(valid.sum())
     assert graph.nside == nside and graph.nest == nest
+
+
+@pytest.mark.parametrize("nside", [2, 4, 8, 16])
+def test_24_pixels_have_seven_neighbours(nside):
+    # the three around each of the 8 vertices where three base faces meet; every other pixel has 8
+    graph = healpix_graph(nside)
+    degree = torch.bincount(graph.edge_index[1], minlength=graph.num_nodes)
+    assert int((degree == 7).sum()) == 24 and int((degree == 8).sum()) == graph.num_nodes - 24
+    assert torch.equal(degree, torch.bincount(graph.edge_index[0], minlength=graph.num_nodes))  # symmetric
+
+
+def test_at_nside_1_every_pixel_has_six_neighbours():
+    # the 12 base pixels: 4 across their edges and 2 across their corners (healpy agrees)
+    degree = torch.bincount(healpix_graph(1).edge_index[1], minlength=12)
+    assert torch.equal(degree, torch.full((12,), 6))
 
 
 def test_frames_are_east_north_up(dtype):

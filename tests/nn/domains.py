@@ -27,11 +27,12 @@ def _mesh(vertices, faces):
     return build(torch.as_tensor(vertices, dtype=torch.float64)), build
 
 
-def point_cloud_graph(pos, k: int = 6) -> FramedGraph:
-    """The library's kNN graph: edges mostly one way (j among the k nearest of i, not i of j)."""
+def point_cloud_graph(pos, k: int = 6, reference=None) -> FramedGraph:
+    """The library's kNN graph: edges mostly one way (j among the k nearest of i, not i of j).
+    ``reference`` ([N, 3], optional) fixes the direction of e1 instead of the intrinsic choice."""
     from meshgdl.geometry import point_cloud_graph as build
 
-    return build(torch.as_tensor(pos, dtype=torch.float64), k, dtype=torch.float64, cache=False)
+    return build(torch.as_tensor(pos, dtype=torch.float64), k, reference=reference, dtype=torch.float64, cache=False)
 
 
 def grid_positions(n: int) -> torch.Tensor:

@@ -51,13 +51,15 @@ def test_coarsening_inside_the_model_is_permutation_and_rotation_equivariant(nam
 
 @pytest.mark.parametrize("name", DOMAINS)
 def test_transport_pool_on_its_pooling_graph(name):
-    graph, _ = domain(name)
+    graph, build = domain(name)
     c = coarsen(graph, 0.25)
     x = torch.randn(graph.num_nodes, TYPE.dim, dtype=torch.float64)
-    for g in (c.pool, c.unpool):
+    for side in ("pool", "unpool"):
+        g = getattr(c, side)
+        rebuild = lambda pos: getattr(coarsen(build(pos), 0.25, centres=c.centres, cluster=c.cluster), side)  # noqa: E731
         assert assert_permutation_equivariant(TransportPool(TYPE), x, g) < 1e-12
         assert assert_gauge_equivariant(TransportPool(TYPE), x, g, TYPE, TYPE) < 1e-12
-        assert assert_rotation_invariant(TransportPool(TYPE), x, g) < 1e-12
+        assert assert_rotation_invariant(TransportPool(TYPE), x, g, build=rebuild) < 1e-10
 
 
 def test_coarsening_structure():
