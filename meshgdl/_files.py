@@ -41,6 +41,12 @@ def atomic_write(path: str | os.PathLike, overwrite: bool = False):
         if not overwrite and path.exists():  # appeared while we were writing
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, FileExistsError):
+            raise
+        # the error names the temporary file, or nothing; the user knows the destination
+        raise type(err)(f"could not write {path} ({err.strerror or err})") from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
