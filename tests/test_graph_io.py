@@ -162,3 +162,16 @@ def test_cache_rebuilds_damaged_entries(tmp_path, caplog):
     assert len(builds) == len(bad_files) + 2
     cache.clear_memory()
     assert cached_graph("test", "k", build).num_nodes == 42 and len(builds) == len(bad_files) + 2
+
+
+def test_checksum_covers_every_chunk_of_a_large_tensor(tmp_path):
+    """A tensor over 16 MiB is hashed in chunks by several threads; a flip in any chunk is caught."""
+    g = sphere_graph(1)
+    g.big = torch.arange(5_000_000, dtype=torch.float32)  # 20 MB: two chunks
+    data = g.save(tmp_path / "g.pt").read_bytes()
+    assert torch.equal(FramedGraph.load(tmp_path / "g.pt").big, g.big)
+    at = data.find(g.big.numpy().tobytes()[:4096])
+    for offset in (1 << 20, (1 << 24) + 100, g.big.numel() * 4 - 300):
+        (tmp_path / "bad.pt").write_bytes(flip(data, at + offset, 1))
+        with pytest.raises(GraphFileError, match="checksum"):
+            FramedGraph.load(tmp_path / "bad.pt")
