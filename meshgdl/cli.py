@@ -201,8 +201,8 @@ def main(argv=None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"meshgdl: unexpected {type(err).__name__}: {_one_line(err)} (rerun as `meshgdl -v ...` for the traceback)",
-              file=sys.stderr)
+        hint = "" if verbose else " (rerun as `meshgdl -v ...` for the traceback)"
+        print(f"meshgdl: unexpected {type(err).__name__}: {_one_line(err)}{hint}", file=sys.stderr)
         return 2
 
 

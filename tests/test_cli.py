@@ -1,3 +1,4 @@
+import os
 import re
 
 import healpy as hp
@@ -171,3 +172,22 @@ def test_failed_writes_leave_no_partial_file(tmp_path, capsys, monkeypatch, erro
     monkeypatch.setattr(torch, "save", broken_save)
     fails(["convert", "mesh", tmp_path / "s.obj", "-o", tmp_path / "s.pt"], capsys, message, code)
     no_leftovers(tmp_path, "s.obj")
+
+
+def test_unwritable_folder_is_refused_before_the_work(tmp_path, capsys, monkeypatch, no_work):
+    write_sphere(tmp_path / "s.obj")
+    monkeypatch.setattr(os, "access", lambda path, mode: mode != os.W_OK)  # tests run as root
+    fails(["convert", "mesh", tmp_path / "s.obj", "-o", tmp_path / "s.pt"], capsys, r"cannot write in .* \(permission denied\)")
+
+
+def test_verbose_shows_the_traceback_of_an_unexpected_error(tmp_path, capsys, monkeypatch):
+    write_sphere(tmp_path / "s.obj")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("surprise")
+
+    monkeypatch.setattr(meshgdl.geometry, "load_mesh", broken)
+    fails(["convert", "mesh", tmp_path / "s.obj", "-o", tmp_path / "s.pt"], capsys, "unexpected RuntimeError: surprise")
+    assert main(["-v", "convert", "mesh", str(tmp_path / "s.obj"), "-o", str(tmp_path / "s.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.endswith("\nmeshgdl: unexpected RuntimeError: surprise\n")
