@@ -38,9 +38,8 @@ def convert_healpix(inp, out, field=None, nest=None, mask=None, overwrite: bool 
     """
     import torch
 
-    from .healpix_io import healpix_map_graph
-
     from .._files import check_output
+    from .healpix_io import healpix_map_graph
 
     dtype = torch.float32 if dtype is None else getattr(torch, dtype) if isinstance(dtype, str) else dtype
     out = check_output(out, overwrite)  # before the work, not after it
