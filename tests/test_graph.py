@@ -152,6 +152,7 @@ def test_validate_names_a_missing_field(key):
         g.validate()
 
 
+@pytest.mark.filterwarnings("ignore:Unable to accurately infer 'num_nodes'")  # PyG's, on the empty graph
 def test_validate_names_missing_nodes():
     with pytest.raises(ValueError, match="invalid FramedGraph: num_nodes is missing"):
         FramedGraph().validate()
