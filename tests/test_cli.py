@@ -87,7 +87,8 @@ def no_work(monkeypatch, capsys):
     def build(*args, **kwargs):
         raise AssertionError("the work started before the arguments were checked")
 
-    monkeypatch.setattr(meshgdl.geometry, "load_mesh", build)
+    for name in ("read_mesh", "load_mesh", "mesh_graph"):
+        monkeypatch.setattr(meshgdl.geometry, name, build)
     monkeypatch.setattr(meshgdl.geometry.healpix_io, "healpix_map_graph", build)
     yield
     assert "\r" not in capsys.readouterr().err  # no progress bar: nothing started
@@ -186,7 +187,7 @@ def test_verbose_shows_the_traceback_of_an_unexpected_error(tmp_path, capsys, mo
     def broken(*args, **kwargs):
         raise RuntimeError("surprise")
 
-    monkeypatch.setattr(meshgdl.geometry, "load_mesh", broken)
+    monkeypatch.setattr(meshgdl.geometry, "read_mesh", broken)
     fails(["convert", "mesh", tmp_path / "s.obj", "-o", tmp_path / "s.pt"], capsys, "unexpected RuntimeError: surprise")
     assert main(["-v", "convert", "mesh", str(tmp_path / "s.obj"), "-o", str(tmp_path / "s.pt")]) == 2
     err = capsys.readouterr().err
