@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "FramedGraph": ".graph",
+    "GraphFileError": ".graph_io",
     "gauge_transform": ".graph",
     "permute_nodes": ".graph",
     "FieldType": ".field_type",

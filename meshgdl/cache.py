@@ -66,6 +66,7 @@ def clear_memory() -> None:
 def cached_graph(kind: str, key: str, build, use_disk: bool = True):
     """Return the graph cached under ``kind/key``, building and storing it with ``build()`` if absent."""
     from .graph import FramedGraph
+    from .graph_io import GraphFileError
 
     hit = memory_get(key)
     if hit is not None:
@@ -76,7 +77,7 @@ def cached_graph(kind: str, key: str, build, use_disk: bool = True):
             graph = FramedGraph.load(path)
             memory_put(key, graph)
             return graph.clone()
-        except Exception as err:  # a damaged entry is rebuilt, never trusted
+        except (GraphFileError, OSError) as err:  # a damaged entry is rebuilt, never trusted
             log.warning("ignoring unreadable cache entry %s (%s)", path, err)
     graph = build()
     memory_put(key, graph)

@@ -10,10 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
+import re
 import sys
 from pathlib import Path
 
 _DTYPES = {"float32", "float64"}
+_MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".gii", ".gii.gz")
+_GRAPH_SUFFIXES = (".pt",)
+_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+# Library messages name keywords; on the command line the user knows them as flags.
+_FLAGS = {"repair": "--repair", "overwrite": "--force"}
 
 
 def _load_mesh(path, **kwargs):
@@ -76,8 +83,19 @@ def cmd_convert_mesh(args) -> int:
     return 0
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error as one line (argparse prints the whole usage and exits)."""
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meshgdl", description="Framed graphs for geometric deep learning.")
+    parser = _Parser(prog="meshgdl", description="Framed graphs for geometric deep learning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log repairs and warnings")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -102,13 +120,89 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _inputs(args) -> list[tuple[str, tuple[str, ...], str]]:
+    """``(path, accepted suffixes, what it should be)`` for every input file of the command."""
+    command = (args.command, getattr(args, "kind", None))
+    if command == ("info", None):
+        return [(args.file, _MESH_SUFFIXES + _GRAPH_SUFFIXES, "a mesh or a graph file")]
+    if command == ("convert", "mesh"):
+        return [(args.input, _MESH_SUFFIXES, "a mesh file")]
+    if command == ("convert", "healpix"):
+        masks = [(args.mask, _FITS_SUFFIXES, "a FITS mask")] if args.mask else []
+        return [(args.input, _FITS_SUFFIXES, "a FITS map")] + masks
+    if command == ("plot", None):
+        return [(args.graph, _GRAPH_SUFFIXES, "a graph file")]
+    return []
+
+
+def _check_paths(args) -> None:
+    """Every check on files that can fail before the work starts; raises with the message to show."""
+    from ._files import check_output
+
+    for path, suffixes, what in _inputs(args):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no file at {path}")
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a folder; give {what}")
+        if not path.lower().endswith(suffixes):
+            raise ValueError(f"{path} does not end in {', '.join(suffixes)}; give {what}")
+    output = getattr(args, "output", None)
+    if output is None:
+        return
+    check_output(output, overwrite=args.force)
+    if args.command == "plot":
+        from .geometry.healpix_convert import plot_formats
+
+        suffix = Path(output).suffix.lower().lstrip(".")
+        if suffix not in plot_formats():
+            raise ValueError(f"cannot draw into {output}: give an image file ({', '.join(sorted(plot_formats()))})")
+    if not os.access(Path(output).parent, os.W_OK):
+        raise PermissionError(f"cannot write in {Path(output).parent} (permission denied)")
+
+
+def _one_line(err: BaseException) -> str:
+    """The error as one line, with library keywords (``repair=True``) read as the command's flags."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return re.sub(r"\b(\w+)=True(?: \(--[\w-]+\))?",
+                  lambda m: _FLAGS.get(m.group(1), m.group(0)), text)
+
+
+def _close_progress_bars() -> None:
+    """End the progress bars that an error cut short, so that the message starts its own line."""
+    tqdm = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="meshgdl: %(message)s")
+    """Run the command; every error is one line on stderr and exit code 2 (130 if interrupted).
+
+    Files are checked before any work starts, and outputs are written beside their destination and
+    moved into place, so that a failed or interrupted command leaves no partial file.
+    """
+    verbose = False
     try:
+        args = build_parser().parse_args(argv)
+        verbose = args.verbose
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="meshgdl: %(message)s")
+        _check_paths(args)
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
-        print(f"meshgdl: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        _close_progress_bars()
+        print("meshgdl: interrupted", file=sys.stderr)
+        return 130
+    except (_UsageError, ValueError, OSError, ImportError) as err:
+        _close_progress_bars()
+        print(f"meshgdl: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug or a library's surprise: still one line, unless asked for more
+        _close_progress_bars()
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        hint = "" if verbose else " (rerun as `meshgdl -v ...` for the traceback)"
+        print(f"meshgdl: unexpected {type(err).__name__}: {_one_line(err)}{hint}", file=sys.stderr)
         return 2
 
 

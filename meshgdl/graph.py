@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-_FORMAT = "meshgdl.FramedGraph"
-_FORMAT_VERSION = 1
+from .graph_io import GraphFileError, load_graph_payload, save_graph  # noqa: F401 (GraphFileError re-exported)
+
 # Integer attributes that point at edges of the same graph: shifted by the number of edges in a batch.
 EDGE_POINTERS = frozenset({"edge_reverse"})
 
@@ -62,41 +62,26 @@ class FramedGraph(Data):
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Save to ``path`` as plain tensors, loadable with ``torch.load(weights_only=True)``.
 
-        Refuses to replace an existing file unless ``overwrite=True``. The file is written to a
-        temporary name first and moved into place, so an interrupted save never leaves half a file.
+        Refuses to replace an existing file unless ``overwrite=True``, and checks that ``path`` is
+        not a folder and that its folder exists before writing. The file is written to a temporary
+        name beside ``path`` and moved into place, so a failed or interrupted save never leaves half
+        a file. The file stores a SHA-256 checksum of the tensors that :meth:`load` verifies (format
+        in :mod:`meshgdl.graph_io`).
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        tensors, meta = {}, {}
-        for key, value in self.items():
-            if isinstance(value, Tensor):
-                tensors[key] = value.detach().cpu()
-            elif _is_plain(value):
-                meta[key] = value
-            else:
-                raise TypeError(
-                    f"attribute {key!r} of type {type(value).__name__} cannot be saved safely; "
-                    "store it as a tensor, number, string, or a list/tuple/dict of those"
-                )
-        payload = {"format": _FORMAT, "version": _FORMAT_VERSION, "tensors": tensors, "meta": meta}
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-        return path
+        return save_graph(self, path, overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location=None) -> "FramedGraph":
-        """Load a graph written by :meth:`save` (uses ``torch.load(weights_only=True)``)."""
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a meshgdl graph file (write one with FramedGraph.save)")
-        if payload["version"] > _FORMAT_VERSION:
-            raise ValueError(
-                f"{path} was written by a newer meshgdl (format {payload['version']}); upgrade meshgdl"
-            )
+        """Load a graph written by :meth:`save` (uses ``torch.load(weights_only=True)``).
+
+        Raises :class:`~meshgdl.GraphFileError` (a ``ValueError``) for every file that is not a
+        readable graph file: empty, truncated, damaged (checksum mismatch), not a torch file, a torch
+        file of another kind, or written by a newer meshgdl. Files of format version 1 (before the
+        checksum) load unverified. ``OSError`` (no such file, permission denied) passes through.
+        """
+        tensors, meta = load_graph_payload(path, map_location)
         graph = cls()
-        for key, value in {**payload["tensors"], **payload["meta"]}.items():
+        for key, value in {**tensors, **meta}.items():
             graph[key] = value
         return graph
 
@@ -225,16 +210,6 @@ def permute_nodes(graph: FramedGraph, perm: Tensor) -> FramedGraph:
 
 
 # ---------------------------------------------------------------------- validation
-def _is_plain(value) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
-
-
 def _fail(msg: str):
     raise ValueError(f"invalid FramedGraph: {msg}")
 
@@ -255,13 +230,30 @@ def _tolerance(dtype) -> float:
     return 1e-9 if dtype == torch.float64 else 1e-4
 
 
+# What each required attribute is, for the message when it is missing.
+_REQUIRED = {
+    "edge_index": "[2, E] long: row 0 the source j, row 1 the target i",
+    "frame": "[N, 3, 3]: rows e1, e2, n of each node's frame",
+    "edge_logmap": "[E, 2]: log map of the source in the target's frame",
+    "edge_transport": "[E]: transport angle a_ji",
+}
+
+
+def _require(graph, key: str):
+    if key not in graph or graph[key] is None:  # PyG reads a missing edge_index as None
+        _fail(f"{key} is missing (the builders in meshgdl.geometry set it; a graph made by hand needs "
+              f"{key} {_REQUIRED[key]})")
+
+
 def _validate(graph: FramedGraph):
     n = graph.num_nodes
-    if n is None or n == 0:
+    if n is None:
+        _fail("num_nodes is missing (the builders in meshgdl.geometry set pos; a graph made by hand needs "
+              "pos [N, 3] or num_nodes)")
+    if n == 0:
         _fail("the graph has no nodes")
+    _require(graph, "edge_index")
     ei = graph.edge_index
-    if ei is None:
-        _fail("edge_index is missing")
     if ei.dtype != torch.long or ei.dim() != 2 or ei.shape[0] != 2:
         _fail(f"edge_index must be a long tensor of shape [2, E], got {ei.dtype} {list(ei.shape)}")
     e = ei.shape[1]
@@ -279,6 +271,8 @@ def _validate(graph: FramedGraph):
         if float(err) > 100 * _tolerance(link.real.dtype):
             _fail(f"links are not unitary (max |U U^dagger - 1| = {float(err):.2e}); project them onto the group")
         return
+    for key in ("frame", "edge_logmap", "edge_transport"):
+        _require(graph, key)
     _check_float(graph, "frame", (n, 3, 3))
     f = graph.frame
     tol = 100 * _tolerance(f.dtype)

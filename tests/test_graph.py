@@ -128,24 +128,6 @@ def test_batches_keep_every_attribute_aligned():
     assert first.num_graphs == 2 and first.num_nodes == graphs[0].num_nodes + graphs[1].num_nodes
 
 
-# ---------------------------------------------------------------- files
-def test_save_and_load_with_weights_only(tmp_path):
-    g = sphere_graph(1)
-    g.name = "icosphere"
-    path = g.save(tmp_path / "g.pt")
-    raw = torch.load(path, weights_only=True)
-    assert raw["format"] == "meshgdl.FramedGraph"
-    h = FramedGraph.load(path)
-    assert h.name == "icosphere" and torch.equal(h.edge_transport, g.edge_transport)
-    assert torch.equal(h.face, g.face) and h.num_nodes == g.num_nodes
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        g.save(path)
-    g.save(path, overwrite=True)
-    torch.save({"something": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a meshgdl graph"):
-        FramedGraph.load(tmp_path / "other.pt")
-
-
 # ---------------------------------------------------------------- validation
 @pytest.mark.parametrize("corrupt,message", [
     (lambda g: g.frame.__setitem__((3, 0, 0), float("nan")), "frame has NaN"),
@@ -160,3 +142,17 @@ def test_validate_names_the_problem(corrupt, message):
     corrupt(g)
     with pytest.raises(ValueError, match=message):
         g.validate()
+
+
+@pytest.mark.parametrize("key", ["edge_index", "frame", "edge_logmap", "edge_transport"])
+def test_validate_names_a_missing_field(key):
+    g = sphere_graph(1)
+    del g[key]
+    with pytest.raises(ValueError, match=f"invalid FramedGraph: {key} is missing .*builders"):
+        g.validate()
+
+
+@pytest.mark.filterwarnings("ignore:Unable to accurately infer 'num_nodes'")  # PyG's, on the empty graph
+def test_validate_names_missing_nodes():
+    with pytest.raises(ValueError, match="invalid FramedGraph: num_nodes is missing"):
+        FramedGraph().validate()

@@ -38,12 +38,11 @@ def convert_healpix(inp, out, field=None, nest=None, mask=None, overwrite: bool 
     """
     import torch
 
+    from .._files import check_output
     from .healpix_io import healpix_map_graph
 
     dtype = torch.float32 if dtype is None else getattr(torch, dtype) if isinstance(dtype, str) else dtype
-    out = Path(out)
-    if out.exists() and not overwrite:  # before the work, not after it
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--force) to replace it")
+    out = check_output(out, overwrite)  # before the work, not after it
     graph = healpix_map_graph(inp, field=field, graph_nest=True if nest is None else bool(nest), mask=mask,
                               nonfinite=nonfinite, nside=nside, dtype=dtype, progress=progress)
     graph.save(out, overwrite=overwrite)
@@ -71,13 +70,16 @@ def plot_graph_map(graph_path, out_png, field=0, title=None, overwrite: bool = F
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from .._files import atomic_write, check_output
     from ..graph import FramedGraph
     from .healpix_io import graph_to_healpix
 
-    out_png = Path(out_png)
-    if out_png.exists() and not overwrite:
-        raise FileExistsError(f"{out_png} exists; pass overwrite=True (--force) to replace it")
+    out_png = check_output(out_png, overwrite)
     graph = FramedGraph.load(graph_path)
+    missing = [key for key in ("nside", "nest", "pixel") if key not in graph]
+    if missing:
+        raise ValueError(f"{graph_path} is not a HEALPix graph (it has no {', '.join(missing)}); "
+                         "draw graphs written by `meshgdl convert healpix` or healpix_map_graph")
     if "x" not in graph or graph.x is None:
         raise ValueError(f"{graph_path} holds no node features to plot (convert a map, not a bare sphere)")
     names = list(graph.field_names) if "field_names" in graph else [str(c) for c in range(graph.x.shape[-1])]
@@ -92,10 +94,20 @@ def plot_graph_map(graph_path, out_png, field=0, title=None, overwrite: bool = F
     hp.mollview(values, title=title or f"{Path(graph_path).name}: {names[field]}", **mollview)
     fig = plt.gcf()  # mollview makes its own figure
     try:
-        fig.savefig(out_png, dpi=120)
+        with atomic_write(out_png, overwrite) as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
     return out_png
+
+
+def plot_formats() -> set[str]:
+    """File suffixes (without the dot) that :func:`plot_graph_map` can write: matplotlib's formats."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install 'meshgdl[plot]'") from None
+    return set(FigureCanvasBase.get_supported_filetypes())
 
 
 def add_convert_healpix_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

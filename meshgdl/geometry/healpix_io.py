@@ -235,13 +235,14 @@ def graph_to_healpix(graph: FramedGraph, x=None, nest: bool = False) -> np.ndarr
 def write_healpix_map(graph: FramedGraph, path, x=None, nest: bool = False, overwrite: bool = False,
                       column_names=None) -> Path:
     """Write node features as a HEALPix FITS map (RING unless ``nest``); refuses to replace a file
-    unless ``overwrite=True``."""
+    unless ``overwrite=True``. The map is written beside ``path`` and moved into place."""
     import healpy as hp
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    from .._files import atomic_write, check_output
+
+    path = check_output(path, overwrite)
     maps = graph_to_healpix(graph, x, nest=nest)
     names = column_names or (graph.field_names if x is None and "field_names" in graph else None)
-    hp.write_map(str(path), maps, nest=nest, overwrite=True, dtype=maps.dtype, column_names=names)
+    with atomic_write(path, overwrite) as tmp:  # a failed write leaves no partial FITS file
+        hp.write_map(str(tmp), maps, nest=nest, overwrite=True, dtype=maps.dtype, column_names=names)
     return path

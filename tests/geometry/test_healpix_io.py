@@ -61,6 +61,20 @@ def test_fits_file_round_trip(tmp_path):
         healpix_map_graph(path, nest=False)
 
 
+def test_failed_fits_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    graph = healpix_map_graph(_random_map(2, fields=1, dtype=np.float64))
+
+    def disk_full(filename, *args, **kwargs):
+        with open(filename, "wb") as f:
+            f.write(b"SIMPLE  =                    T")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hp, "write_map", disk_full)
+    with pytest.raises(OSError, match=r"could not write .*out.fits.gz \(No space left on device\)"):
+        write_healpix_map(graph, tmp_path / "out.fits.gz")
+    assert [p.name for p in tmp_path.iterdir() if p.name != "cache"] == []
+
+
 def test_wmap_maps_and_mask_convert():
     path, mask = require_data("healpy", WMAP_W), require_data("healpy", WMAP_MASK)
     maps = hp.read_map(str(path), field=(0, 1, 2), dtype=None)
