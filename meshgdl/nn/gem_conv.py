@@ -120,10 +120,9 @@ class GemConv(GaugeMessagePassing):
                 self.bias.zero_()
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        if self.fused and self._fusable() and not torch.compiler.is_compiling():
+        if self.fused and self._fusable():
+            self._check_input(x, graph, batched=True)
             return self.update(gem_aggregate(self, x, graph), x, columns=self._fused_columns)
-        if x.dim() != 2:
-            raise ValueError("features [B, N, C] over one shared graph need the fused path (GemConv.fused = True)")
         return super().forward(x, graph)
 
     @classmethod

@@ -66,10 +66,9 @@ class IsoConv(GaugeMessagePassing):
                 self.root.bias.zero_()
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        if self.fused and type(self).message is IsoConv.message and not torch.compiler.is_compiling():
+        if self.fused and type(self).message is IsoConv.message:
+            self._check_input(x, graph, batched=True)
             return iso_aggregate(self, x, graph) + self.root(x)
-        if x.dim() != 2:
-            raise ValueError("features [B, N, C] over one shared graph need the fused path (IsoConv.fused = True)")
         return super().forward(x, graph)
 
     def transport(self, x_j: Tensor, edge_transport: Tensor) -> Tensor:
