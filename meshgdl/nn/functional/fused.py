@@ -80,15 +80,16 @@ def _(x, edge_index, edge_logmap, edge_transport, edge_weight, num_nodes, m, ss,
 
 
 def _fused_setup(ctx, inputs, output):
-    ctx.args = inputs[1:]
+    ctx.has_weight = inputs[4] is not None
     ctx.save_for_backward(*(t for t in inputs[1:5] if t is not None))
+    ctx.options = inputs[5:]
 
 
 def _fused_backward(ctx, grad):
-    (edge_index, edge_logmap, edge_transport, edge_weight, num_nodes, m, ss, num_radial, cutoff, normalize,
-     transpose) = ctx.args
-    gx = fused_aggregate(grad, edge_index, edge_logmap, edge_transport, edge_weight, num_nodes, m, ss, num_radial,
-                         cutoff, normalize, not transpose)
+    edge_index, edge_logmap, edge_transport, *weight = ctx.saved_tensors
+    num_nodes, m, ss, num_radial, cutoff, normalize, transpose = ctx.options
+    gx = fused_aggregate(grad, edge_index, edge_logmap, edge_transport, weight[0] if ctx.has_weight else None,
+                         num_nodes, m, ss, num_radial, cutoff, normalize, not transpose)
     return (gx,) + (None,) * 11
 
 
