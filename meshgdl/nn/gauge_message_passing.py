@@ -73,8 +73,10 @@ class GaugeMessagePassing(MessagePassing):
         """Transport, :meth:`message`, PyG's aggregation and :meth:`update`, on plain tensors."""
         j, i = edge_index[0], edge_index[1]
         x_j = self.transport(x.index_select(0, j), edge_transport)
-        theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0])
-        length = edge_logmap.norm(dim=-1)
+        # angles and lengths in the geometry's precision, then in the features' (as the fused path)
+        theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0]).to(x.dtype)
+        length = edge_logmap.norm(dim=-1).to(x.dtype)
+        edge_weight = None if edge_weight is None else edge_weight.to(x.dtype)
         extra = {"x_i": x.index_select(0, i)} if self._wants_x_i else {}
         msg = self.message(x_j=x_j, edge_theta=theta, edge_length=length, edge_weight=edge_weight, **extra)
         out = self.aggregate(msg, i, dim_size=x.shape[0])

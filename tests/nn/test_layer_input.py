@@ -118,12 +118,13 @@ def relative_error(a, b):
     return float((a.detach().float() - b.detach().float()).norm() / b.detach().float().norm())
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "message_passing"])
 @pytest.mark.parametrize("half, tol", [(torch.float16, 3e-3), (torch.bfloat16, 2e-2)], ids=["float16", "bfloat16"])
-def test_half_precision_inputs_run_close_to_float32(half, tol):
+def test_half_precision_inputs_run_close_to_float32(half, tol, fused):
     m = trimesh.creation.icosphere(subdivisions=1)
     graph = mesh_graph(np.array(m.vertices), np.array(m.faces))
     torch.manual_seed(0)
-    for layer in (GemConv(TYPE, FieldType([1, 2]), num_radial=2, cutoff=0.5), IsoConv(4, 3)):
+    for layer in (GemConv(TYPE, FieldType([1, 2]), num_radial=2, cutoff=0.5, fused=fused), IsoConv(4, 3, fused=fused)):
         layer = randomize_biases(layer)
         x = torch.randn(graph.num_nodes, 4)
         ref = layer(x, graph)
