@@ -62,7 +62,8 @@ class GemConv(GaugeMessagePassing):
     Dtypes:
         float64, float32, float16 and bfloat16 (the layer converted with ``.to(dtype)``), and
         ``torch.autocast``. The fused path's sparse products run in float32 for half-precision
-        inputs (PyTorch has no half CSR kernel on CPU) and are cast back.
+        inputs (PyTorch has no half CSR kernel on CPU) and are cast back; message passing
+        computes edge angles and lengths in the graph's dtype, the rest in the input's.
     """
 
     def __init__(self, in_type: FieldType, out_type: FieldType, num_radial: int = 0, cutoff: float | None = None,
