@@ -12,6 +12,8 @@ matrix per ``m`` (rows ``(i, r, s)``), built once per graph by :func:`meshgdl.op
 cached, and shared by every layer with the same frequencies. No per-edge feature tensor is formed:
 memory is :math:`O(E \cdot S)` numbers for the geometry plus :math:`O(N C)` for the features.
 The result equals the message-passing path (``GaugeMessagePassing.gauge_propagate``) exactly.
+Each product is the custom operator ``meshgdl::fused_aggregate``, which finds its operator in the
+cache itself, so the fused layers compile with ``torch.compile(fullgraph=True)``.
 """
 from __future__ import annotations
 
