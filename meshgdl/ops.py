@@ -13,6 +13,7 @@ bit for bit on GPUs too (atomic scatter adds are not).
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from functools import lru_cache
@@ -22,6 +23,7 @@ from torch import Tensor
 
 BACKENDS = ("native", "torch_scatter", "csr")
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 _state = {"backend": os.environ.get("MESHGDL_BACKEND", "native"), "deterministic": False}
 
 
@@ -111,10 +113,17 @@ class SparseOperator(torch.nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[0] != self.shape[1]:
             raise ValueError(f"SparseOperator of shape {list(self.shape)} applied to {x.shape[0]} rows")
-        if x.dtype != self.a_val.dtype:
+        if x.dtype != self.a_val.dtype and not (x.dtype in HALF_DTYPES and self.a_val.dtype == torch.float32):
             raise ValueError(f"SparseOperator holds {self.a_val.dtype} values but the input is {x.dtype}; "
-                             "build the operator in the input's dtype")
-        return spmm(self.a_crow, self.a_col, self.a_val, self.t_crow, self.t_col, self.t_val, x)
+                             "build the operator in compute_dtype(x.dtype)")
+        y = spmm(self.a_crow, self.a_col, self.a_val, self.t_crow, self.t_col, self.t_val, x.to(self.a_val.dtype))
+        return y.to(x.dtype)
+
+    def apply(self, x: Tensor, transpose: bool = False) -> Tensor:
+        """:math:`A x` (or :math:`A^\top x`) without autograd, in the operator's dtype (for custom ops)."""
+        if transpose:
+            return spmm_impl(self.t_crow, self.t_col, self.t_val, x)
+        return spmm_impl(self.a_crow, self.a_col, self.a_val, x)
 
     @property
     def nnz(self) -> int:
@@ -130,11 +139,29 @@ def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape):
     return crow.to(index_dtype), col[order].to(index_dtype).contiguous(), value[order].contiguous()
 
 
+def spmm_impl(crow: Tensor, col: Tensor, val: Tensor, x: Tensor) -> Tensor:
+    """``A @ x`` for ``A`` in CSR arrays and ``x`` of ``[cols, *]``; any size may be zero."""
+    rows, trailing = crow.numel() - 1, x.shape[1:]
+    flat = x.reshape(x.shape[0], math.prod(trailing))
+    if val.numel() == 0 or flat.numel() == 0:
+        # no stored entries (a graph without edges) or nothing to multiply: skip the sparse kernel
+        return x.new_zeros((rows,) + trailing)
+    a = torch.sparse_csr_tensor(crow, col, val, (rows, x.shape[0]), check_invariants=False)
+    # autocast would cast a float32 product to half, for which the CPU has no CSR kernel
+    with torch.autocast(x.device.type, enabled=False):
+        return (a @ flat).reshape((rows,) + trailing)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype sparse products run in: float32 for float16 and bfloat16 (PyTorch's CPU CSR product
+    has no half-precision kernel, and float32 sums are more accurate), the dtype itself otherwise."""
+    return torch.float32 if dtype in HALF_DTYPES else dtype
+
+
 @torch.library.custom_op("meshgdl::spmm", mutates_args=())
 def spmm(crow: Tensor, col: Tensor, val: Tensor, crow_t: Tensor, col_t: Tensor, val_t: Tensor, x: Tensor) -> Tensor:
     """``A @ x`` for ``A`` in CSR arrays; the transpose's arrays come along for the backward."""
-    a = torch.sparse_csr_tensor(crow, col, val, (crow.numel() - 1, x.shape[0]), check_invariants=False)
-    return (a @ x.reshape(x.shape[0], -1)).reshape((crow.numel() - 1,) + x.shape[1:])
+    return spmm_impl(crow, col, val, x)
 
 
 @spmm.register_fake
@@ -164,6 +191,8 @@ def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, norm
     """
     j, i = edge_index[0], edge_index[1]
     k = coefficients.shape[1]
+    if coefficients.shape[0] != j.shape[0]:
+        raise ValueError(f"coefficients must be [E={j.shape[0]}, K], got {list(coefficients.shape)}")
     if normalize:
         deg = torch.bincount(i, minlength=num_nodes).clamp_min(1).to(coefficients.real.dtype)
         coefficients = coefficients / deg[i, None]
@@ -175,23 +204,22 @@ def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, norm
 _GEOMETRY_CACHE: dict[int, tuple] = {}
 
 
-def cached_operator(graph, key: tuple, build) -> SparseOperator:
-    """Return the operator cached for ``graph`` under ``key``, building it with ``build()`` once.
+def cached_operator(edge_index: Tensor, key: tuple, build, depends: tuple = ()) -> SparseOperator:
+    """Return the operator cached for ``edge_index`` under ``key``, building it with ``build()`` once.
 
-    Entries live as long as the graph's ``edge_index`` tensor and are rebuilt if the graph's edge
-    tensors are replaced or changed in place, so a static graph pays for its geometry once and a
-    network's layers share it.
+    Entries live as long as the ``edge_index`` tensor and are rebuilt if it or one of the tensors
+    in ``depends`` (``edge_logmap``, ``edge_transport``, ``edge_weight``; ``None`` is skipped) is
+    replaced or changed in place, so a static graph pays for its geometry once and a network's
+    layers share it.
     """
     import weakref
 
-    ei = graph.edge_index
-    stamp = tuple((id(t), t._version) for t in (ei, graph.get("edge_logmap"), graph.get("edge_transport"),
-                                                   graph.get("edge_weight")) if t is not None)
-    entry = _GEOMETRY_CACHE.get(id(ei))
-    if entry is None or entry[0]() is not ei or entry[1] != stamp:
-        ref = weakref.ref(ei, lambda _, k=id(ei): _GEOMETRY_CACHE.pop(k, None))
+    stamp = tuple((id(t), t._version) for t in (edge_index, *depends) if t is not None)
+    entry = _GEOMETRY_CACHE.get(id(edge_index))
+    if entry is None or entry[0]() is not edge_index or entry[1] != stamp:
+        ref = weakref.ref(edge_index, lambda _, k=id(edge_index): _GEOMETRY_CACHE.pop(k, None))
         entry = (ref, stamp, {})
-        _GEOMETRY_CACHE[id(ei)] = entry
+        _GEOMETRY_CACHE[id(edge_index)] = entry
     store = entry[2]
     if key not in store:
         store[key] = build()

@@ -95,3 +95,29 @@ def test_message_passing_layers_agree_on_every_backend(backend):
     expected = conv(x, graph)
     ops.set_backend(backend)
     assert torch.allclose(conv(x, graph), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("num_nodes", [5, 0])
+def test_edge_operator_without_edges_is_zero_forward_and_backward(num_nodes):
+    no_edges = torch.zeros(2, 0, dtype=torch.long)
+    op = ops.edge_operator(no_edges, torch.zeros(0, 3, dtype=torch.float64), num_nodes, normalize=True)
+    x = torch.randn(num_nodes, 2, 4, dtype=torch.float64, requires_grad=True)
+    y = op(x)
+    assert y.shape == (3 * num_nodes, 2, 4) and not y.any()
+    y.sum().backward()
+    assert x.grad.shape == x.shape and not x.grad.any()
+
+
+def test_sparse_operator_takes_half_precision_through_float32():
+    op, dense = sparse_case(2)
+    single = ops.SparseOperator(*_entries(dense.float()), (30, 20))
+    x = torch.randn(20, 3)
+    for half in (torch.float16, torch.bfloat16):
+        assert ops.compute_dtype(half) == torch.float32
+        y = single(x.to(half))
+        assert y.dtype == half and torch.allclose(y.float(), dense.float() @ x.to(half).float(), rtol=1e-2, atol=1e-2)
+
+
+def _entries(dense):
+    row, col = dense.nonzero().T
+    return row, col, dense[row, col]

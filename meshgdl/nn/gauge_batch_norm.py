@@ -6,6 +6,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ..field_type import FieldType
+from ._input import check_features, graph_num_nodes
 
 
 class GaugeBatchNorm(torch.nn.Module):
@@ -27,7 +28,8 @@ class GaugeBatchNorm(torch.nn.Module):
         affine (bool): learn :math:`\gamma` (and :math:`\beta` for scalars) (default: ``True``)
 
     Shapes:
-        - input: :math:`[N, C]`, output: the same.
+        - input: :math:`[N, C]` (and optionally the graph, whose node count is then checked),
+          output: the same. An empty batch (:math:`N = 0`) leaves the running statistics unchanged.
     """
 
     def __init__(self, field_type: FieldType, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
@@ -41,9 +43,10 @@ class GaugeBatchNorm(torch.nn.Module):
         self.bias = Parameter(torch.zeros(self.num_scalars)) if affine else None
 
     def forward(self, x: Tensor, graph=None) -> Tensor:
+        check_features(self, x, self.field_type, None if graph is None else graph_num_nodes(graph))
         s = self.num_scalars
         scalars, pairs = x[:, :s], x[:, s:].unflatten(-1, (-1, 2))
-        if self.training:
+        if self.training and x.shape[0] > 0:
             mean = scalars.mean(0)
             var = torch.cat([(scalars - mean).square().mean(0), pairs.square().sum(-1).mean(0) / 2])
             with torch.no_grad():

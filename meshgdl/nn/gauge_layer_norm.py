@@ -6,6 +6,7 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from ..field_type import FieldType
+from ._input import check_features, graph_num_nodes
 
 
 class GaugeLayerNorm(torch.nn.Module):
@@ -25,7 +26,8 @@ class GaugeLayerNorm(torch.nn.Module):
         affine (bool): learn :math:`\gamma` and :math:`\beta` (default: ``True``)
 
     Shapes:
-        - input: :math:`[N, C]`, output: the same.
+        - input: :math:`[N, C]` (and optionally the graph, whose node count is then checked),
+          output: the same.
     """
 
     def __init__(self, field_type: FieldType, eps: float = 1e-5, affine: bool = True):
@@ -37,6 +39,7 @@ class GaugeLayerNorm(torch.nn.Module):
         self.bias = Parameter(torch.zeros(self.num_scalars)) if affine else None
 
     def forward(self, x: Tensor, graph=None) -> Tensor:
+        check_features(self, x, self.field_type, None if graph is None else graph_num_nodes(graph))
         s = self.num_scalars
         scalars, pairs = x[:, :s], x[:, s:].unflatten(-1, (-1, 2))
         if s:

@@ -9,6 +9,7 @@ from torch_geometric.nn import MessagePassing
 
 from .. import ops
 from ..field_type import FieldType
+from ._input import check_features, graph_num_nodes
 
 
 class GaugeMessagePassing(MessagePassing):
@@ -41,6 +42,9 @@ class GaugeMessagePassing(MessagePassing):
           ``edge_logmap`` :math:`[E, 2]`, ``edge_transport`` :math:`[E]`, optional ``edge_weight``
           :math:`[E]`
         - output: :math:`[N, C_\text{out}]`
+
+    Every ``forward`` first checks ``x`` against ``in_type`` and the graph's node count
+    (:meth:`_check_input`); a graph without edges gives the update of an empty aggregate.
     """
 
     def __init__(self, in_type: FieldType, out_type: FieldType | None = None, aggr: str = "add", **kwargs):
@@ -54,17 +58,25 @@ class GaugeMessagePassing(MessagePassing):
         self._wants_x_i = "x_i" in params
 
     def forward(self, x: Tensor, graph) -> Tensor:
+        self._check_input(x, graph)
         edge_index = graph.edge_index
         edge_weight = graph.edge_weight if "edge_weight" in graph else None
         return self.gauge_propagate(x, edge_index, graph.edge_logmap, graph.edge_transport, edge_weight)
+
+    def _check_input(self, x: Tensor, graph, batched: bool = False) -> None:
+        """Refuse features that are not ``[N, in_type.dim]`` (or ``[B, N, in_type.dim]`` where
+        ``batched``) for the graph's ``N`` nodes, with a message that names the fix."""
+        check_features(self, x, self.in_type, graph_num_nodes(graph), batched)
 
     def gauge_propagate(self, x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_transport: Tensor,
                         edge_weight: Tensor | None = None) -> Tensor:
         """Transport, :meth:`message`, PyG's aggregation and :meth:`update`, on plain tensors."""
         j, i = edge_index[0], edge_index[1]
         x_j = self.transport(x.index_select(0, j), edge_transport)
-        theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0])
-        length = edge_logmap.norm(dim=-1)
+        # angles and lengths in the geometry's precision, then in the features' (as the fused path)
+        theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0]).to(x.dtype)
+        length = edge_logmap.norm(dim=-1).to(x.dtype)
+        edge_weight = None if edge_weight is None else edge_weight.to(x.dtype)
         extra = {"x_i": x.index_select(0, i)} if self._wants_x_i else {}
         msg = self.message(x_j=x_j, edge_theta=theta, edge_length=length, edge_weight=edge_weight, **extra)
         out = self.aggregate(msg, i, dim_size=x.shape[0])

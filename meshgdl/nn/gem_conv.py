@@ -48,14 +48,22 @@ class GemConv(GaugeMessagePassing):
         bias (bool): learn a bias on the scalar output channels (default: ``True``)
         fused (bool): aggregate with cached sparse operators
             (:mod:`meshgdl.nn.functional.fused`); ``False`` runs PyG message passing. Both give the
-            same result; the fused path is faster, needs far less memory, and also takes features
-            :math:`[B, N, C]` over one shared graph. Under ``torch.compile`` the message-passing
-            path runs. (default: ``True``)
+            same result; the fused path is faster, needs far less memory, also takes features
+            :math:`[B, N, C]` over one shared graph, and compiles with
+            ``torch.compile(fullgraph=True)``. (default: ``True``)
 
     Shapes:
-        - input: ``x`` :math:`[N, C_\text{in}]`, ``graph`` with ``edge_index``, ``edge_logmap``,
-          ``edge_transport`` (and ``edge_weight`` if used)
-        - output: :math:`[N, C_\text{out}]`
+        - input: ``x`` :math:`[N, C_\text{in}]` (or :math:`[B, N, C_\text{in}]` on the fused
+          path) with :math:`C_\text{in}` = ``in_type.dim`` and :math:`N` = ``graph.num_nodes``,
+          checked first; ``graph`` with ``edge_index``, ``edge_logmap``, ``edge_transport`` (and
+          ``edge_weight`` if used). :math:`E = 0` and :math:`N = 0` are allowed.
+        - output: :math:`[N, C_\text{out}]` (or :math:`[B, N, C_\text{out}]`)
+
+    Dtypes:
+        float64, float32, float16 and bfloat16 (the layer converted with ``.to(dtype)``), and
+        ``torch.autocast``. The fused path's sparse products run in float32 for half-precision
+        inputs (PyTorch has no half CSR kernel on CPU) and are cast back; message passing
+        computes edge angles and lengths in the graph's dtype, the rest in the input's.
     """
 
     def __init__(self, in_type: FieldType, out_type: FieldType, num_radial: int = 0, cutoff: float | None = None,
@@ -120,10 +128,9 @@ class GemConv(GaugeMessagePassing):
                 self.bias.zero_()
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        if self.fused and self._fusable() and not torch.compiler.is_compiling():
+        if self.fused and self._fusable():
+            self._check_input(x, graph, batched=True)
             return self.update(gem_aggregate(self, x, graph), x, columns=self._fused_columns)
-        if x.dim() != 2:
-            raise ValueError("features [B, N, C] over one shared graph need the fused path (GemConv.fused = True)")
         return super().forward(x, graph)
 
     @classmethod

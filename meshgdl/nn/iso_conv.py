@@ -36,11 +36,18 @@ class IsoConv(GaugeMessagePassing):
         bias (bool): learn a bias (default: ``True``)
         fused (bool): aggregate the neighbours' features with a cached sparse operator before the
             weights (:mod:`meshgdl.nn.functional.fused`); also takes :math:`[B, N, C]` features
-            over one shared graph. ``False`` runs PyG message passing. (default: ``True``)
+            over one shared graph, and compiles with ``torch.compile(fullgraph=True)``. ``False``
+            runs PyG message passing. (default: ``True``)
 
     Shapes:
-        - input: ``x`` :math:`[N, C_\text{in}]`, ``graph`` with ``edge_index`` and ``edge_logmap``
-        - output: :math:`[N, C_\text{out}]`
+        - input: ``x`` :math:`[N, C_\text{in}]` (or :math:`[B, N, C_\text{in}]` on the fused
+          path), :math:`N` = ``graph.num_nodes``, checked first; ``graph`` with ``edge_index`` and
+          ``edge_logmap``. :math:`E = 0` and :math:`N = 0` are allowed.
+        - output: :math:`[N, C_\text{out}]` (or :math:`[B, N, C_\text{out}]`)
+
+    Dtypes:
+        as :class:`~meshgdl.nn.GemConv`: float64, float32, float16, bfloat16 and
+        ``torch.autocast``; half-precision sparse products run in float32.
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_radial: int = 0, cutoff: float | None = None,
@@ -66,10 +73,9 @@ class IsoConv(GaugeMessagePassing):
                 self.root.bias.zero_()
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        if self.fused and type(self).message is IsoConv.message and not torch.compiler.is_compiling():
+        if self.fused and type(self).message is IsoConv.message:
+            self._check_input(x, graph, batched=True)
             return iso_aggregate(self, x, graph) + self.root(x)
-        if x.dim() != 2:
-            raise ValueError("features [B, N, C] over one shared graph need the fused path (IsoConv.fused = True)")
         return super().forward(x, graph)
 
     def transport(self, x_j: Tensor, edge_transport: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from meshgdl import FieldType
-from meshgdl.nn import GaugeLayerNorm, IsoConv, NormNonlinearity, RegularNonlinearity
+from meshgdl.nn import GaugeLayerNorm, GemConv, IsoConv, NormNonlinearity, RegularNonlinearity
 from meshgdl.nn.models import GemResNet
 
 from .domains import domain, randomize_biases
@@ -68,3 +68,51 @@ def test_lcnn_compiles_without_graph_breaks():
     model.zero_grad()
     model(graph).square().sum().backward()
     assert all(torch.allclose(a, p.grad, atol=1e-10) for a, p in zip(grads, model.parameters()))
+
+
+FUSED = {
+    "gem_mixed": lambda: GemConv(FieldType([2, 1, 1]), FieldType([1, 2])),
+    "gem_radial_weights": lambda: GemConv(FieldType([1, 2]), FieldType([2, 1, 1]), num_radial=2, cutoff=0.5,
+                                          use_edge_weight=True, normalize=False),
+    "iso": lambda: IsoConv(4, 3, num_radial=2, cutoff=0.5, use_edge_weight=True),
+    "gem_resnet": lambda: GemResNet(4, 2, hidden_type=FieldType([2, 1, 1]), num_blocks=1, num_radial=2, cutoff=0.5),
+}
+
+
+# GemResNet's batch norm takes [N, C] only; the convolutions also take [B, N, C] over one graph
+CASES = [(name, False) for name in FUSED] + [(name, True) for name in FUSED if name != "gem_resnet"]
+
+
+@pytest.mark.parametrize("name, batched", CASES, ids=[f"{n}-{'B_N_C' if b else 'N_C'}" for n, b in CASES])
+def test_fused_path_compiles_as_one_graph(name, batched, monkeypatch):
+    """The compiled layer runs the fused sparse products (never message passing), shares the eager
+    layer's cached operators, and equals the eager fused layer, forward and backward, input and
+    weight gradients."""
+    from meshgdl import ops
+    from meshgdl.nn import GaugeMessagePassing
+
+    graph, _ = domain("torus")
+    module = randomize_biases(FUSED[name]().double().eval())
+    width = 4 if name in ("iso", "gem_resnet") else module.in_type.dim
+    x = torch.randn(*((2,) if batched else ()), graph.num_nodes, width, dtype=F64)
+    passes = []
+    real = GaugeMessagePassing.gauge_propagate
+    monkeypatch.setattr(GaugeMessagePassing, "gauge_propagate", lambda *a, **k: passes.append(1) or real(*a, **k))
+    builds, build = [], ops.edge_operator
+    monkeypatch.setattr(ops, "edge_operator", lambda *a, **k: builds.append(1) or build(*a, **k))
+    torch._dynamo.reset()
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
+    results = []
+    for run in (compiled, module):
+        module.zero_grad()
+        xx = x.clone().requires_grad_(True)
+        y = run(xx, graph)
+        y.square().sum().backward()
+        results.append((y.detach(), xx.grad, [p.grad.clone() for p in module.parameters()]))
+        built = built if run is module else len(builds)
+    compiled(x, graph).sum().backward()
+    (y, gx, gw), (y2, gx2, gw2) = results
+    assert not passes
+    assert 0 < built == len(builds)  # built once, by the first compiled call, then reused
+    assert torch.allclose(y, y2, atol=1e-10) and torch.allclose(gx, gx2, atol=1e-10)
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(gw, gw2))

@@ -87,3 +87,32 @@ def test_geometry_is_built_once_and_rebuilt_when_the_graph_changes(sphere, monke
     assert len(calls) == 2 * n and not torch.allclose(before, after)
     first.fused = False
     assert torch.allclose(after, first(x, graph), atol=1e-10)
+
+
+def test_fused_equals_the_per_edge_reference_on_a_real_mesh():
+    """A real mesh (pymeshlab's airplane: irregular valences, sharp edges, thin parts): the fused path against
+    the slow per-edge-matrix reference, mixed frequencies, radial profiles and cotangent weights.
+    (The 28k-vertex bunny takes 20 s in the reference; this mesh has 5.4k vertices.)"""
+    from meshgdl.geometry import load_mesh
+    from meshgdl.nn.functional.gem_reference import gem_conv_reference
+
+    from ..conftest import require_data
+
+    mesh = load_mesh(require_data("pymeshlab", "airplane.obj"), dtype=F64, cache=False)
+    torch.manual_seed(0)
+    cutoff = float(mesh.edge_logmap.norm(dim=-1).quantile(0.9))
+    conv = GemConv(FieldType([1, 1, 1]), FieldType([1, 1, 1]), num_radial=2, cutoff=cutoff, use_edge_weight=True,
+                   normalize=False).double()
+    with torch.no_grad():
+        conv.bias.normal_()
+    x = torch.randn(mesh.num_nodes, conv.in_type.dim, dtype=F64)
+    grads = []
+    for run in (conv, lambda x, g: gem_conv_reference(conv, x, g)):
+        conv.zero_grad()
+        xx = x.clone().requires_grad_(True)
+        y = run(xx, mesh)
+        (y * torch.cos(y)).sum().backward()
+        grads.append((y.detach(), xx.grad, conv.weight.grad.clone(), conv.self_weight.grad.clone()))
+    scale = grads[1][0].abs().max()
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-10 * float(scale.clamp_min(1))), float((a - b).abs().max())

@@ -12,24 +12,96 @@ matrix per ``m`` (rows ``(i, r, s)``), built once per graph by :func:`meshgdl.op
 cached, and shared by every layer with the same frequencies. No per-edge feature tensor is formed:
 memory is :math:`O(E \cdot S)` numbers for the geometry plus :math:`O(N C)` for the features.
 The result equals the message-passing path (``GaugeMessagePassing.gauge_propagate``) exactly.
+Each product is the custom operator ``meshgdl::fused_aggregate``, which finds its operator in the
+cache itself, so the fused layers compile with ``torch.compile(fullgraph=True)``.
 """
 from __future__ import annotations
+
+import math
+from typing import Optional
 
 import torch
 from torch import Tensor
 
 from ... import ops
+from .._input import graph_num_nodes
 from .gem_basis import gaussian_radial, phases
 
-def _profiles(layer, graph, dtype) -> Tensor:
-    """Per-edge scalar factors ``[E, R]``: radial profiles times the edge weight if used."""
-    length = graph.edge_logmap.to(dtype).norm(dim=-1)
-    scale = gaussian_radial(length, layer.num_radial, layer.cutoff) if layer.num_radial else length.new_ones(length.shape[0], 1)
-    if layer.use_edge_weight:
-        if "edge_weight" not in graph or graph.edge_weight is None:
-            raise ValueError(f"{type(layer).__name__}(use_edge_weight=True) needs graph.edge_weight; the graph has none")
-        scale = scale * graph.edge_weight.to(dtype)[:, None]
-    return scale
+
+def _check_edge_weight(layer, graph):
+    if layer.use_edge_weight and ("edge_weight" not in graph or graph.edge_weight is None):
+        raise ValueError(f"{type(layer).__name__}(use_edge_weight=True) needs graph.edge_weight; the graph has none")
+    return graph.edge_weight if layer.use_edge_weight else None
+
+
+def _coefficients(edge_logmap: Tensor, edge_transport: Tensor, edge_weight: Tensor | None, m: int, ss: list[int],
+                  num_radial: int, cutoff: float, dtype) -> Tensor:
+    """Per-edge coefficients ``[E, K]``: radial profiles times the edge weight, times the phases
+    ``e^{i(s theta + m a)}`` as (Re, Im) when ``ss`` is not empty; ``K = R S 2`` (or ``R``)."""
+    log = edge_logmap.to(dtype)
+    e, radial = log.shape[0], max(num_radial, 1)
+    length = log.norm(dim=-1)
+    scale = gaussian_radial(length, num_radial, cutoff) if num_radial else length.new_ones(e, 1)
+    if edge_weight is not None:
+        scale = scale * edge_weight.to(dtype)[:, None]
+    if not ss:
+        return scale
+    theta = torch.atan2(log[:, 1], log[:, 0])
+    angle = theta[:, None] * torch.tensor(ss, dtype=dtype, device=theta.device) + m * edge_transport.to(dtype)[:, None]
+    phase = torch.stack([torch.cos(angle), torch.sin(angle)], -1)                           # [E, S, 2]
+    return (scale[:, :, None, None] * phase[:, None]).reshape(e, radial * len(ss) * 2)     # [E, (R, S, 2)]
+
+
+@torch.library.custom_op("meshgdl::fused_aggregate", mutates_args=())
+def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_transport: Tensor,
+                    edge_weight: Optional[Tensor], num_nodes: int, m: int, ss: list[int], num_radial: int,
+                    cutoff: float, normalize: bool, transpose: bool) -> Tensor:
+    r""":math:`y = A x` (or :math:`A^\top x`) for the operator :math:`A` of :func:`_coefficients`,
+    ``[N, F]`` -> ``[N K, F]``, looked up in (or added to) the per-graph cache.
+
+    A custom operator, so that ``torch.compile`` keeps the fused layers in one graph: the cache
+    lookup and the operator building (argsort, bincount) run inside it, never traced. Gradients
+    flow to ``x`` only. float16 and bfloat16 run in float32 and are cast back.
+    """
+    dtype = ops.compute_dtype(x.dtype)
+    key = ("fused", m, tuple(ss), num_radial, cutoff, normalize, edge_weight is not None, dtype, str(x.device))
+
+    def build():
+        coef = _coefficients(edge_logmap, edge_transport, edge_weight, m, ss, num_radial, cutoff, dtype)
+        return ops.edge_operator(edge_index.to(x.device), coef.to(x.device), num_nodes, normalize)
+
+    op = ops.cached_operator(edge_index, key, build, depends=(edge_logmap, edge_transport, edge_weight))
+    return op.apply(x.to(dtype), transpose).to(x.dtype)
+
+
+@fused_aggregate.register_fake
+def _(x, edge_index, edge_logmap, edge_transport, edge_weight, num_nodes, m, ss, num_radial, cutoff, normalize,
+      transpose):
+    k = max(num_radial, 1) * (2 * len(ss) if ss else 1)
+    return x.new_empty((num_nodes if transpose else num_nodes * k,) + x.shape[1:])
+
+
+def _fused_setup(ctx, inputs, output):
+    ctx.has_weight = inputs[4] is not None
+    ctx.save_for_backward(*(t for t in inputs[1:5] if t is not None))
+    ctx.options = inputs[5:]
+
+
+def _fused_backward(ctx, grad):
+    edge_index, edge_logmap, edge_transport, *weight = ctx.saved_tensors
+    num_nodes, m, ss, num_radial, cutoff, normalize, transpose = ctx.options
+    gx = fused_aggregate(grad, edge_index, edge_logmap, edge_transport, weight[0] if ctx.has_weight else None,
+                         num_nodes, m, ss, num_radial, cutoff, normalize, not transpose)
+    return (gx,) + (None,) * 11
+
+
+fused_aggregate.register_autograd(_fused_backward, setup_context=_fused_setup)
+
+
+def _aggregate(layer, graph, x: Tensor, m: int, ss: list[int]) -> Tensor:
+    """The layer's operator for frequency ``m`` and phases ``ss`` applied to ``x`` ``[N, F]``."""
+    return fused_aggregate(x, graph.edge_index, graph.edge_logmap, graph.edge_transport, _check_edge_weight(layer, graph),
+                           graph_num_nodes(graph), m, ss, layer.num_radial, float(layer.cutoff or 0.0), layer.normalize, False)
 
 
 def _channels_last(x: Tensor) -> tuple[Tensor, tuple]:
@@ -51,23 +123,22 @@ def gem_aggregate(layer, x: Tensor, graph) -> Tensor:
     as two blocks of channels, and one small contraction forms
     :math:`Pz = (\mathrm{Re}P\,u - \mathrm{Im}P\,v) + i(\mathrm{Re}P\,v + \mathrm{Im}P\,u)`.
     """
-    n = graph.num_nodes
+    n = graph_num_nodes(graph)
     batch = x.shape[:-2]
     k_out = layer.out_type.max_frequency
     radial = max(layer.num_radial, 1)
     parts = []
     for m, sl in layer._in:
         ss = phases(m, k_out)
-        key = ("gem", m, tuple(ss), layer.num_radial, layer.cutoff, layer.use_edge_weight, layer.normalize, x.dtype, str(x.device))
-        op = ops.cached_operator(graph, key, lambda: _gem_operator(layer, graph, m, ss, x.dtype))
         mult = layer.in_type.multiplicities[m]
         feat = x[..., sl]
         feat = feat.unflatten(-1, (mult, 2)).movedim(-1, -3) if m else feat.unsqueeze(-3)   # [*, Z, N, mult]
-        flat = feat.movedim(-2, 0).reshape(n, -1)                                           # [N, (*, Z, mult)]
-        y = op(flat).view(n, radial, len(ss), 2, *batch, feat.shape[-3], mult)              # [N, R, S, P, *, Z, mult]
+        flat = feat.movedim(-2, 0).reshape(n, math.prod(feat.shape[:-2]) * mult)            # [N, (*, Z, mult)]
+        y = _aggregate(layer, graph, flat, m, ss)
+        y = y.view(n, radial, len(ss), 2, *batch, feat.shape[-3], mult)                     # [N, R, S, P, *, Z, mult]
         mix = _COMBINE[: feat.shape[-3]].to(x)                                              # [Z, P, 2]
         out = torch.einsum("nrsp...zc,zpk->...nrskc", y, mix)
-        parts.append(out.reshape(*batch, n, -1))
+        parts.append(out.reshape(*batch, n, radial * len(ss) * 2 * mult))
     return torch.cat(parts, -1)
 
 
@@ -88,21 +159,9 @@ def fused_columns(layer) -> Tensor:
     return torch.cat(columns)
 
 
-def _gem_operator(layer, graph, m: int, ss: list[int], dtype) -> ops.SparseOperator:
-    log = graph.edge_logmap.to(dtype)
-    theta = torch.atan2(log[:, 1], log[:, 0])
-    angle = theta[:, None] * torch.tensor(ss, dtype=dtype, device=theta.device) + m * graph.edge_transport.to(dtype)[:, None]
-    phase = torch.stack([torch.cos(angle), torch.sin(angle)], -1)                           # [E, S, 2]
-    coef = _profiles(layer, graph, dtype)[:, :, None, None] * phase[:, None]                # [E, R, S, 2]
-    return ops.edge_operator(graph.edge_index, coef.reshape(coef.shape[0], -1), graph.num_nodes, layer.normalize)
-
-
 def iso_aggregate(layer, x: Tensor, graph) -> Tensor:
     r"""IsoConv's neighbour term :math:`\sum_r (\sum_j w_{ij} \phi_r(\ell_{ij}) x_j) W_r`: ``[*, N, C_out]``."""
-    n = graph.num_nodes
-    key = ("iso", layer.num_radial, layer.cutoff, layer.use_edge_weight, layer.normalize, x.dtype, str(x.device))
-    op = ops.cached_operator(graph, key, lambda: ops.edge_operator(
-        graph.edge_index, _profiles(layer, graph, x.dtype), n, layer.normalize))
+    n = graph_num_nodes(graph)
     flat, b = _channels_last(x)
-    y = op(flat).view(n, -1, *b, layer.in_channels)                       # [N, R, (B,) C]
+    y = _aggregate(layer, graph, flat, 0, []).view(n, max(layer.num_radial, 1), *b, layer.in_channels)  # [N, R, (B,) C]
     return torch.einsum("nr...c,rco->...no", y, layer.weight)

@@ -6,6 +6,7 @@ from torch import Tensor
 from torch_geometric.utils import scatter
 
 from ...field_type import FieldType
+from .._input import check_features, graph_num_nodes
 
 
 class GlobalInvariantPool(torch.nn.Module):
@@ -25,7 +26,7 @@ class GlobalInvariantPool(torch.nn.Module):
 
     Shapes:
         - input: :math:`[N, C]` and a graph (with ``batch`` for a PyG ``Batch``)
-        - output: :math:`[B, m_0 + P]`
+        - output: :math:`[B, m_0 + P]`; a graph without nodes pools to zeros
     """
 
     def __init__(self, field_type: FieldType, reduce: str = "mean", eps: float = 1e-12):
@@ -42,8 +43,12 @@ class GlobalInvariantPool(torch.nn.Module):
         return torch.cat([x[:, :self.num_scalars], (pairs.square().sum(-1) + self.eps).sqrt()], -1)
 
     def forward(self, x: Tensor, graph=None) -> Tensor:
+        check_features(self, x, self.field_type, None if graph is None else graph_num_nodes(graph))
         batch = graph.batch if graph is not None and "batch" in graph and graph.batch is not None else None
         inv = self.invariants(x)
+        if x.shape[0] == 0:
+            # PyG's scatter gives zero for a graph without nodes; one unbatched graph gets the same
+            return inv.new_zeros(1 if batch is None else graph.num_graphs, self.out_channels)
         if batch is None:
             return getattr(inv, "amax" if self.reduce == "max" else self.reduce)(0, keepdim=True)
         return scatter(inv, batch, dim=0, dim_size=graph.num_graphs, reduce=self.reduce)
