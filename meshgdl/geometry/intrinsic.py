@@ -68,6 +68,58 @@ def halfedge_twins(face: np.ndarray, num_v: int):
     return twin, repeated
 
 
+def _fans(f: np.ndarray, theta: np.ndarray, num_v: int):
+    """Lay out each vertex's corners counter-clockwise: ``(acc [3F], boundary [V], bad [V])``.
+
+    ``acc[c]`` is the sum of the corner angles from the fan's start to corner c's first side (the
+    side to the next corner of its face); ``bad`` marks vertices whose corners do not form one
+    fan: ends of edges of more than two faces, and pinched vertices (two fans meeting at a point).
+    """
+    vert = f.reshape(-1)
+    twin, repeated = halfedge_twins(f, num_v)
+    # the corner clockwise before c around its vertex: the corner whose second side is c's first
+    # side, i.e. the corner after the twin's tail in the twin's face
+    pred = np.where(twin >= 0, twin - twin % 3 + (twin + 1) % 3, -1)
+    pred[repeated] = -1
+    bad = np.zeros(num_v, dtype=bool)
+    bad[vert[repeated]] = True
+    boundary = np.zeros(num_v, dtype=bool)
+    boundary[vert[pred < 0]] = True
+    first_nb = np.full(num_v, np.iinfo(np.int64).max)
+    np.minimum.at(first_nb, vert, np.minimum(f[:, [1, 2, 0]].reshape(-1), f[:, [2, 0, 1]].reshape(-1)))
+    # chains start at a corner with no predecessor (boundary) or, around interior vertices, at the
+    # corner whose first side runs to the lowest neighbour; the angle of a corner's first side is
+    # then the sum of the corner angles before it, found by pointer doubling (log2 of the degree)
+    nxt = f[:, [1, 2, 0]].reshape(-1)
+    root = (pred < 0) | (~boundary[vert] & (nxt == first_nb[vert]))
+    ptr = np.where(root, np.arange(len(vert)), pred)
+    acc = np.where(root, 0.0, theta[np.maximum(pred, 0)])
+    for _ in range(int(np.bincount(vert).max()).bit_length() + 1):
+        # a cycle with no start would point to itself after 2^k steps: test for reaching a start
+        if root[ptr].all():
+            break
+        acc = acc + acc[ptr]
+        ptr = ptr[ptr]
+    # a fan that never reaches a start is a second cycle at a vertex; two starts are two chains
+    bad[vert[~root[ptr]]] = True
+    bad[np.flatnonzero(np.bincount(vert[root], minlength=num_v) != 1)] = True
+    return acc, boundary, bad
+
+
+def nonmanifold_edges(face: Tensor, num_v: int) -> Tensor:
+    """Edges shared by more than two faces, as sorted vertex pairs: ``[K, 2]``."""
+    f = face.cpu().numpy()
+    repeated = halfedge_twins(f, num_v)[1]
+    ends = np.stack([f.reshape(-1), np.roll(f, -1, axis=1).reshape(-1)], 1)[repeated]
+    return torch.from_numpy(np.unique(np.sort(ends, axis=1), axis=0).reshape(-1, 2))
+
+
+def nonmanifold_vertices(face: Tensor, num_v: int) -> Tensor:
+    """Vertices whose faces do not form one fan (a disc or a half-disc): ``[V]`` bool."""
+    f = face.cpu().numpy()
+    return torch.from_numpy(_fans(f, np.zeros(f.size), num_v)[2])
+
+
 def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor):
     r"""Angle :math:`\phi_{ij}` of every edge j -> i in i's intrinsic tangent space.
 
@@ -83,37 +135,8 @@ def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor):
     num_v = pos.shape[0]
     f = face.numpy()
     theta = corner_angles(pos, face).reshape(-1).numpy()  # corner c = 3 f + k
-    vert = f.reshape(-1)
-    twin, repeated = halfedge_twins(f, num_v)
-    # the corner clockwise before c around its vertex: the corner whose second side is c's first
-    # side, i.e. the corner after the twin's tail in the twin's face
-    pred = np.where(twin >= 0, twin - twin % 3 + (twin + 1) % 3, -1)
-    pred[repeated] = -1
-    bad = np.zeros(num_v, dtype=bool)
-    bad[vert[repeated]] = True
-
-    boundary = np.zeros(num_v, dtype=bool)
-    boundary[vert[pred < 0]] = True
-    first_nb = np.full(num_v, np.iinfo(np.int64).max)
-    np.minimum.at(first_nb, vert, np.minimum(f[:, [1, 2, 0]].reshape(-1), f[:, [2, 0, 1]].reshape(-1)))
-    # chains start at a corner with no predecessor (boundary) or, around interior vertices, at the
-    # corner whose first side runs to the lowest neighbour; the angle of a corner's first side is
-    # then the sum of the corner angles before it, found by pointer doubling (log2 of the degree)
-    nxt = f[:, [1, 2, 0]].reshape(-1)
-    root = (pred < 0) | (~boundary[vert] & (nxt == first_nb[vert]))
-    ptr = np.where(root, np.arange(len(vert)), pred)
-    acc = np.where(root, 0.0, theta[np.maximum(pred, 0)])
-    for _ in range(int(np.bincount(vert).max()).bit_length() + 1):
-        # a cycle with no start would point to itself after 2^k steps: test for reaching a start
-        done = root[ptr]
-        if done.all():
-            break
-        acc = acc + acc[ptr]
-        ptr = ptr[ptr]
-    done = root[ptr]
-    # a fan that never reaches a start is a second cycle at a vertex; two starts are two chains
-    bad[vert[~done]] = True
-    bad[np.flatnonzero(np.bincount(vert[root], minlength=num_v) != 1)] = True
+    vert, nxt = f.reshape(-1), f[:, [1, 2, 0]].reshape(-1)
+    acc, boundary, bad = _fans(f, theta, num_v)
     theta_sum = np.bincount(vert, weights=theta, minlength=num_v)
     scale = np.where(boundary, math.pi, 2 * math.pi) / theta_sum
     scale[bad] = 1.0

@@ -107,8 +107,16 @@ def test_flat_mesh_has_zero_holonomy():
     from scipy.spatial import Delaunay
 
     f = Delaunay(v[:, :2]).simplices
-    g = mesh_graph(v, f, dtype=F64)
+    g = mesh_graph(v, f, dtype=F64, connection="normal")
     assert face_holonomy(g).abs().max() < 1e-12
+    # the intrinsic connection turns boundary fans into half-turns, which moves the boundary's
+    # turning into the faces at the boundary: inner faces stay flat, and the total is 2 pi chi
+    g = mesh_graph(v, f, dtype=F64)
+    boundary = torch.zeros(g.num_nodes, dtype=torch.bool)
+    boundary[torch.as_tensor(trimesh.Trimesh(v, f).outline().vertex_nodes).flatten()] = True
+    inner = ~boundary[g.face].any(0)
+    assert inner.sum() > 50 and face_holonomy(g)[inner].abs().max() < 1e-12
+    assert abs(float(face_holonomy(g).sum()) - 2 * math.pi) < 1e-12
 
 
 # ---------------------------------------------------------------- exact sphere
