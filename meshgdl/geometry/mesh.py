@@ -1,10 +1,13 @@
 r"""Triangle meshes as framed graphs.
 
 Vertices become nodes, mesh edges become a pair of directed edges. Vertex normals weight each
-corner's face normal by :math:`\sin\theta / (|p| |q|)` (Max 1999; exact for vertices on a sphere); ``e1`` is the tangent part of the edge to the lowest-numbered neighbour (so frames rotate
-with the mesh); the log map of edge j -> i is :math:`x_j - x_i` projected onto i's tangent plane and
-scaled to the edge length; transport rotates :math:`n_j` onto :math:`n_i`
-(:mod:`meshgdl.geometry.tangent`). Edge weights are the cotangent weights
+corner's face normal by :math:`\sin\theta / (|p| |q|)` (Max 1999; exact for vertices on a sphere);
+``e1`` is the tangent part of the edge to the lowest-numbered neighbour (so frames rotate with the
+mesh). Log maps and transports come from the chosen connection: the intrinsic Levi-Civita
+connection of the piecewise-flat metric (:mod:`meshgdl.geometry.intrinsic`, the default), or the
+rotation of normals (:mod:`meshgdl.geometry.tangent`: the log map of edge j -> i is
+:math:`x_j - x_i` projected onto i's tangent plane and scaled to the edge length, and transport
+rotates :math:`n_j` onto :math:`n_i`). Edge weights are the cotangent weights
 :math:`w_{ij} = \tfrac12(\cot\alpha_{ij} + \cot\beta_{ij})` and node areas are barycentric.
 """
 from __future__ import annotations

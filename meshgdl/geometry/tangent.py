@@ -3,7 +3,8 @@ r"""Tangent-plane geometry shared by every embedded builder (meshes, point cloud
 The connection is the one induced by the unit normals: a tangent vector at j is carried to i by the
 smallest rotation that takes :math:`n_j` to :math:`n_i` (rotation about :math:`n_j \times n_i`).
 On a sphere with exact normals this is Levi-Civita transport along the great circle; on a mesh it
-is the discrete connection of GEM-CNN. ``docs/architecture.md`` says why it was chosen.
+is the discrete connection of GEM-CNN (``connection="normal"``; meshes default to the intrinsic
+one, :mod:`meshgdl.geometry.intrinsic`). ``docs/architecture.md`` says why it was chosen.
 """
 from __future__ import annotations
 
