@@ -16,7 +16,8 @@ import torch
 
 from meshgdl.datasets import data_path
 from meshgdl.geometry import gauss_bonnet, load_mesh
-from meshgdl.geometry.intrinsic import nonmanifold_edges, nonmanifold_vertices
+from meshgdl.geometry.intrinsic import nonmanifold_edges
+from meshgdl.geometry.mesh_repair import corner_fans, fan_count
 
 MESHES = [
     ("brainspace", "conte69_32k_lh.gii", "left cortical hemisphere (conte69, 32k vertices)"),
@@ -48,7 +49,8 @@ def check_gauss_bonnet(graph) -> str:
     gb = gauss_bonnet(graph)
     face = graph.face.t()
     edges = len(nonmanifold_edges(face, graph.num_nodes))
-    pinched = int(nonmanifold_vertices(face, graph.num_nodes).sum())
+    fans = fan_count(face.numpy(), graph.num_nodes, corner_fans(face.numpy(), graph.num_nodes, manifold_only=True))
+    pinched = int((fans > 1).sum())
     line = (f"  Gauss-Bonnet ({graph.connection}): (faces {gb.faces:.10f} + boundary {gb.boundary:.10f}) / 2 pi"
             f" = {(gb.faces + gb.boundary) / (2 * math.pi):.10f}, chi = {gb.chi}")
     if edges or pinched:

@@ -46,7 +46,8 @@ def _curvature_check(graph) -> list[str]:
     import torch
 
     from .geometry import face_folds, gauss_bonnet
-    from .geometry.intrinsic import halfedge_twins, nonmanifold_edges, nonmanifold_vertices
+    from .geometry.intrinsic import halfedge_twins, nonmanifold_edges
+    from .geometry.mesh_repair import corner_fans, fan_count
 
     connection = getattr(graph, "connection", None) or "normal"  # graphs saved before the choice
     gb = gauss_bonnet(graph)
@@ -68,7 +69,8 @@ def _curvature_check(graph) -> list[str]:
     if ok:
         return lines
     edges = nonmanifold_edges(graph.face.t(), graph.num_nodes)
-    pinched = nonmanifold_vertices(graph.face.t(), graph.num_nodes)
+    face = graph.face.t().cpu().numpy()
+    pinched = torch.from_numpy(fan_count(face, graph.num_nodes, corner_fans(face, graph.num_nodes, True)) > 1)
     causes = []
     if len(edges):
         causes.append(f"{len(edges)} edges of more than two faces (first: {int(edges[0, 0])}-{int(edges[0, 1])})")

@@ -114,12 +114,6 @@ def nonmanifold_edges(face: Tensor, num_v: int) -> Tensor:
     return torch.from_numpy(np.unique(np.sort(ends, axis=1), axis=0).reshape(-1, 2))
 
 
-def nonmanifold_vertices(face: Tensor, num_v: int) -> Tensor:
-    """Vertices whose faces do not form one fan (a disc or a half-disc): ``[V]`` bool."""
-    f = face.cpu().numpy()
-    return torch.from_numpy(_fans(f, np.zeros(f.size), num_v)[2])
-
-
 def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor):
     r"""Angle :math:`\phi_{ij}` of every edge j -> i in i's intrinsic tangent space.
 
