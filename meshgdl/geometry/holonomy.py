@@ -67,7 +67,7 @@ def _lift(graph: FramedGraph, face: Tensor) -> Tensor:
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)  # a batch holds one string a graph
     pos = graph.pos.double()
     intrinsic = corner_defects(pos, face) if "intrinsic" in kinds else None
-    if kinds == ["intrinsic"]:
+    if set(kinds) == {"intrinsic"}:
         return intrinsic
     n = graph.frame[:, 2].double()[face.t()]  # [3, F, 3]
     num = torch.einsum("fa,fa->f", n[0], torch.linalg.cross(n[1], n[2]))

@@ -31,15 +31,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..graph import wrap_angle
+
 log = logging.getLogger("meshgdl")
 
 
 def corner_angles(pos: Tensor, face: Tensor) -> Tensor:
     r"""Interior angle of every corner: ``pos [V, 3]``, ``face [F, 3]`` -> ``[F, 3]``.
 
-    Corner k of a face lies between the sides to corners k + 1 and k + 2;
-    :math:`\theta = \operatorname{atan2}(|u \times w|, u \cdot w)`, accurate for slivers and for
-    angles near :math:`\pi` (unlike the arccosine of the law of cosines).
+    Corner k of a face lies between the sides u, w to corners k + 1 and k + 2;
+    :math:`\theta = \operatorname{atan2}(|u \times w|, u \cdot w)`, a function of the three edge
+    lengths only, and accurate for slivers and for angles near :math:`\pi` (unlike the arccosine of
+    the law of cosines).
     """
     x = pos.index_select(0, face.reshape(-1)).view(-1, 3, 3)
     u = x.roll(-1, dims=1) - x
@@ -162,10 +165,10 @@ def corner_defects(pos: Tensor, face: Tensor) -> Tensor:
     theta = corner_angles(pos, face)
     num_v = pos.shape[0]
     flat = face.reshape(-1)
-    theta_sum = torch.zeros(num_v, dtype=theta.dtype).index_add_(0, flat, theta.reshape(-1))
-    twin, _ = halfedge_twins(face.numpy(), num_v)
-    boundary = torch.zeros(num_v, dtype=torch.bool)
-    boundary[flat[torch.from_numpy(twin < 0)]] = True
+    theta_sum = theta.new_zeros(num_v).index_add_(0, flat, theta.reshape(-1))
+    twin, _ = halfedge_twins(face.cpu().numpy(), num_v)
+    boundary = torch.zeros(num_v, dtype=torch.bool, device=flat.device)
+    boundary[flat[torch.from_numpy(twin < 0).to(flat.device)]] = True
     scale = (2 * math.pi - math.pi * boundary.to(theta.dtype)) / theta_sum
     return ((scale[face] - 1) * theta).sum(dim=1)
 
@@ -190,4 +193,4 @@ def intrinsic_edges(pos: Tensor, face: Tensor, edge_index: Tensor, edge_reverse:
     length = d.norm(dim=-1, keepdim=True)
     logmap = length * torch.stack([torch.cos(phi), torch.sin(phi)], dim=-1)
     transport = phi + math.pi - phi[edge_reverse]
-    return logmap, math.pi - torch.remainder(math.pi - transport, 2 * math.pi)
+    return logmap, wrap_angle(transport)

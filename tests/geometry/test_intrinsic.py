@@ -264,3 +264,13 @@ def test_the_connection_is_kept_in_saved_graphs_and_in_the_cache_key(tmp_path):
     assert FramedGraph.load(tmp_path / "g.pt").connection == "intrinsic"
     with pytest.raises(ValueError, match="connection must be one of"):
         mesh_graph(v, f, connection="levi-civita")
+
+
+def test_a_batch_of_both_connections_lifts_each_graph_by_its_own():
+    from torch_geometric.data import Batch
+
+    v, f = tetrahedron("corner")
+    graphs = [mesh_graph(v, f, dtype=F64), mesh_graph(v, f, dtype=F64, connection="normal"),
+              mesh_graph(*octahedron(), dtype=F64)]
+    batch = Batch.from_data_list(graphs)
+    assert torch.allclose(face_holonomy(batch), torch.cat([face_holonomy(g) for g in graphs]), rtol=0, atol=1e-12)
