@@ -31,7 +31,7 @@ from cortex_models import MODELS, Hierarchy, build_model, count_parameters  # no
 SURFACES = ("mirrored", "retriangulated", "rotated")
 
 
-def prepare(surfaces: dict, graphs: bool = True, points_k: int = 0) -> dict:
+def prepare(surfaces: dict, graphs: bool = True, points_k: int = 0, connection: str = "intrinsic") -> dict:
     """Tensors for every surface: standardised inputs, labels, mesh and point-cloud graphs.
 
     ``surfaces`` maps names to :class:`~meshgdl.datasets.cortex.CortexSurface`; ``"train"`` gives the
@@ -54,7 +54,7 @@ def prepare(surfaces: dict, graphs: bool = True, points_k: int = 0) -> dict:
             "surface": s,
         }
         if graphs:
-            item["mesh"] = mesh_graph(s.vertices, s.faces, dtype=torch.float32)
+            item["mesh"] = mesh_graph(s.vertices, s.faces, dtype=torch.float32, connection=connection)
             item["mesh_hierarchy"] = Hierarchy.build(item["mesh"])
         if points_k:
             item["points"] = symmetrized(point_cloud_graph(s.vertices, k=points_k, dtype=torch.float64))
@@ -144,7 +144,7 @@ def run(target: str, models: list[str], seeds: list[int], args) -> dict:
     num_classes = int(surfaces["train"].labels.max())
     need_points = any(MODELS[m].domain == "points" for m in models)
     print(f"[{target}] preparing {len(surfaces)} surfaces and their graphs ...", flush=True)
-    data = prepare(surfaces, points_k=args.points_k if need_points else 0)
+    data = prepare(surfaces, points_k=args.points_k if need_points else 0, connection=args.connection)
     print(f"[{target}] {num_classes} classes; ready in {time.time() - t0:.0f} s", flush=True)
     result = {"target": target, "num_classes": num_classes, "references": references(data),
               "models": {}, "parameters": {}, "seconds": {}, "predictions": {}}
@@ -248,6 +248,8 @@ def main(argv=None) -> int:
     p.add_argument("--resolution", type=float, default=0.0625,
                    help="fraction of the template's 32,492 vertices the task runs at (default: 0.0625)")
     p.add_argument("--points-k", type=int, default=12, help="neighbours of the point-cloud graphs (default: 12)")
+    p.add_argument("--connection", choices=["intrinsic", "normal"], default="intrinsic",
+                   help="discrete connection of the mesh graphs (default: intrinsic)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     p.add_argument("--out", type=Path, default=Path("results/cortex"), help="results folder (default: results/cortex)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")

@@ -35,19 +35,57 @@ def _load_mesh(path, **kwargs):
 
 
 def _describe(graph) -> str:
-    """Summary plus the curvature check that says whether the mesh resolves its curvature."""
-    from .geometry import face_holonomy
-
+    """Summary, the connection, and discrete Gauss-Bonnet; when it fails, what in the mesh breaks it."""
     lines = [graph.summary()]
     if "face" in graph and graph.face is not None:
-        hol = face_holonomy(graph).double()
-        chi = graph.num_nodes - graph.num_edges // 2 + graph.face.shape[1]
-        lines.append(f"  holonomy    sum {float(hol.sum()):.6f} = 2 pi x {float(hol.sum()) / (2 * math.pi):.4f}"
-                     f"  (closed surfaces: 2 pi x chi = 2 pi x {chi})")
-        worst = float(hol.abs().max())
-        lines.append(f"  max |face holonomy| {worst:.3g} rad"
-                     + ("  (above pi/2: the mesh is too coarse for its curvature)" if worst > math.pi / 2 else ""))
+        lines += _curvature_check(graph)
     return "\n".join(lines)
+
+
+def _curvature_check(graph) -> list[str]:
+    import torch
+
+    from .geometry import face_folds, gauss_bonnet
+    from .geometry.intrinsic import halfedge_twins, nonmanifold_edges
+    from .geometry.mesh_repair import corner_fans, fan_count
+
+    connection = getattr(graph, "connection", None) or "normal"  # graphs saved before the choice
+    gb = gauss_bonnet(graph)
+    tau = 2 * math.pi
+    lines = [f"  connection  {connection}"]
+    has_boundary = bool((halfedge_twins(graph.face.t().cpu().numpy(), graph.num_nodes)[0] < 0).any())
+    total = f"sum of face holonomies {gb.faces:.6f}"
+    if has_boundary:
+        total += f" + boundary turning {gb.boundary:.6f}"
+    ok = abs(gb.defect) < 1e-6 * max(1.0, abs(gb.faces))
+    lines.append(f"  Gauss-Bonnet {total} = 2 pi x {(gb.faces + gb.boundary) / tau:.4f}; 2 pi x chi = 2 pi x {gb.chi}"
+                 + ("  (holds)" if ok else f"  (FAILS by 2 pi x {gb.defect / tau:.4f})"))
+    folds = face_folds(graph)
+    folded = int((folds < 0).sum())
+    if folded:
+        worst = int(folds.argmin())
+        lines.append(f"  folded faces {folded} (a face normal against a corner's vertex normal; worst: face "
+                     f"{worst}, n_face . n_vertex = {float(folds[worst]):.3f})")
+    if ok:
+        return lines
+    edges = nonmanifold_edges(graph.face.t(), graph.num_nodes)
+    face = graph.face.t().cpu().numpy()
+    pinched = torch.from_numpy(fan_count(face, graph.num_nodes, corner_fans(face, graph.num_nodes, True)) > 1)
+    causes = []
+    if len(edges):
+        causes.append(f"{len(edges)} edges of more than two faces (first: {int(edges[0, 0])}-{int(edges[0, 1])})")
+    if bool(pinched.any()):
+        causes.append(f"{int(pinched.sum())} vertices whose faces do not form one fan (first: vertex "
+                      f"{int(torch.nonzero(pinched)[0, 0])})")
+    if causes:
+        lines.append("  cause: the mesh is not a manifold there, and the identity needs one: " + "; ".join(causes)
+                     + " (repair the mesh, e.g. pymeshfix, or split those vertices)")
+    elif connection == "normal" and folded:
+        lines.append("  cause: the folded faces: the normal connection turns with the vertex normals, which "
+                     "those faces contradict; connection='intrinsic' needs no normals and is exact here")
+    else:
+        lines.append("  cause: none found (no folded faces, no non-manifold edges or vertices)")
+    return lines
 
 
 def cmd_info(args) -> int:
@@ -61,7 +99,8 @@ def cmd_info(args) -> int:
     if path.suffix == ".pt":
         graph = FramedGraph.load(path)
     else:
-        graph, note = _load_mesh(path, repair=args.repair, dtype="float64", progress=True)
+        graph, note = _load_mesh(path, repair=args.repair, dtype="float64", progress=True,
+                                 connection=args.connection)
     print(f"{path}")
     print(_describe(graph))
     if note:
@@ -102,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a mesh file or a saved graph (.pt)")
     info.add_argument("file")
     info.add_argument("--repair", action="store_true", help="merge split duplicate vertices, drop unused ones")
+    info.add_argument("--connection", choices=["intrinsic", "normal"], default="intrinsic",
+                      help="discrete connection of a mesh file (default: intrinsic)")
     info.set_defaults(run=cmd_info)
 
     convert = sub.add_parser("convert", help="convert data into a framed graph file")

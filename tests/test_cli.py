@@ -26,6 +26,39 @@ def test_info_reports_gauss_bonnet_for_a_mesh_file(tmp_path, capsys):
     assert "162 nodes" in out and "2 pi x 2.0000" in out and "chi = 2 pi x 2" in out
 
 
+def test_info_names_folded_faces_and_non_manifold_vertices_as_the_cause(tmp_path, capsys):
+    """The corner tetrahedron folds its normals' Gauss image: the normal connection misses
+    Gauss-Bonnet, and info says why (the folded face, not a guess about resolution); the intrinsic
+    connection holds. Two tetrahedra sharing a vertex are not a manifold, and info names the vertex."""
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1.0]])
+    tet = trimesh.convex.convex_hull(v)
+    tet.export(tmp_path / "t.ply")
+    assert main(["info", str(tmp_path / "t.ply"), "--connection", "normal"]) == 0
+    out = capsys.readouterr().out
+    assert "connection  normal" in out and "FAILS by 2 pi x -2.0000" in out
+    assert "folded faces 1 " in out and "cause: the folded faces" in out and "coarse" not in out
+    assert main(["info", str(tmp_path / "t.ply")]) == 0
+    out = capsys.readouterr().out
+    assert "connection  intrinsic" in out and "(holds)" in out and "cause" not in out
+    pinched = trimesh.util.concatenate([tet, trimesh.Trimesh(-v * [1, 1.2, 0.9], tet.faces[:, ::-1])])
+    pinched.merge_vertices()  # the two corners at the origin become one vertex
+    pinched.export(tmp_path / "p.ply")
+    assert main(["info", str(tmp_path / "p.ply")]) == 0
+    out = capsys.readouterr().out
+    assert "FAILS" in out and "1 vertices whose faces do not form one fan (first: vertex 0)" in out
+
+
+def test_info_adds_the_boundary_term_on_a_mesh_with_boundary(tmp_path, capsys):
+    m = trimesh.creation.icosphere(subdivisions=2)
+    cap = trimesh.Trimesh(m.vertices, m.faces[m.vertices[m.faces].mean(1)[:, 2] < 0.5])
+    cap.remove_unreferenced_vertices()
+    cap.export(tmp_path / "c.ply")
+    for connection in ("intrinsic", "normal"):
+        assert main(["info", str(tmp_path / "c.ply"), "--connection", connection]) == 0
+        out = capsys.readouterr().out
+        assert "+ boundary turning" in out and "2 pi x chi = 2 pi x 1  (holds)" in out
+
+
 def test_convert_writes_a_graph_and_refuses_to_overwrite(tmp_path, capsys):
     m = write_sphere(tmp_path / "s.obj")
     out = tmp_path / "s.pt"

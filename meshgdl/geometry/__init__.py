@@ -32,6 +32,9 @@ _EXPORTS = {
     # shared tangent geometry and curvature
     "loop_holonomy": ".holonomy",
     "face_holonomy": ".holonomy",
+    "boundary_turning": ".holonomy",
+    "gauss_bonnet": ".holonomy",
+    "face_folds": ".holonomy",
     "transport_angle": ".tangent",
     "tangent_logmap": ".tangent",
     "frames_from_reference": ".tangent",

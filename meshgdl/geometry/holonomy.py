@@ -1,6 +1,9 @@
 """Holonomy of closed loops of edges: the gauge-invariant curvature of a framed graph."""
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
@@ -36,7 +39,116 @@ def loop_holonomy(graph: FramedGraph, loops: Tensor) -> Tensor:
 
 
 def face_holonomy(graph: FramedGraph) -> Tensor:
-    """Holonomy of every face of a mesh graph, following the face's orientation: ``[F]``."""
+    r"""Holonomy of every face of a mesh graph, following the face's orientation, unwrapped: ``[F]``.
+
+    The transports around a face are known only modulo :math:`2\pi`; the connection fixes the turn:
+    :math:`h = \ell + \operatorname{wrap}(\sum a - \ell)` with the lift :math:`\ell` computed from
+    the geometry, so the value is still measured from ``edge_transport`` (and ``wrap(...)`` is
+    rounding-small on a graph built by :func:`~meshgdl.geometry.mesh_graph`).
+
+    - ``graph.connection == "intrinsic"``: :math:`\ell = \sum_{\text{corners}} (s_v - 1)\theta`,
+      the face's share of its vertices' angle defects (:func:`~meshgdl.geometry.intrinsic.corner_defects`).
+    - ``"normal"`` (and graphs saved without the attribute): :math:`\ell` is the signed area of the
+      spherical triangle of the face's three vertex normals (Van Oosterom and Strackee 1983), in
+      :math:`(-2\pi, 2\pi)`.
+    """
     if "face" not in graph or graph.face is None:
         raise ValueError("the graph has no faces; build it with meshgdl.geometry.mesh_graph")
-    return loop_holonomy(graph, graph.face.t())
+    face = graph.face.t()
+    around = graph.edge_transport[graph.edge_id(face.flatten(), face.roll(-1, dims=1).flatten()).view(face.shape)]
+    lift = _lift(graph, face).to(around.dtype)
+    return lift + wrap_angle(around.sum(dim=1) - lift)
+
+
+def _lift(graph: FramedGraph, face: Tensor) -> Tensor:
+    from .intrinsic import corner_defects
+
+    kinds = getattr(graph, "connection", None) or "normal"
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)  # a batch holds one string a graph
+    pos = graph.pos.double()
+    intrinsic = corner_defects(pos, face) if "intrinsic" in kinds else None
+    if set(kinds) == {"intrinsic"}:
+        return intrinsic
+    n = graph.frame[:, 2].double()[face.t()]  # [3, F, 3]
+    num = torch.einsum("fa,fa->f", n[0], torch.linalg.cross(n[1], n[2]))
+    den = 1 + torch.einsum("kfa,kfa->f", n, n.roll(-1, dims=0))
+    solid = 2 * torch.atan2(num, den)
+    if intrinsic is None:
+        return solid
+    per_face = torch.tensor([k == "intrinsic" for k in kinds])[graph.batch[face[:, 0]].cpu()]
+    return torch.where(per_face.to(solid.device), intrinsic, solid)
+
+
+def boundary_turning(graph: FramedGraph) -> Tensor:
+    r"""Turning angle of the boundary at every node, measured with the graph's connection: ``[N]``.
+
+    The boundary runs along the faces' edges that have no opposite face, with the surface on its
+    left. At a boundary node v between u -> v and v -> w the direction of travel arriving from u
+    (:math:`\log_u v` transported to v) turns by
+    :math:`\kappa_v = \operatorname{wrap}(\arg\log_v w - \arg\log_u v - a_{uv})` (left turns
+    positive): the discrete geodesic curvature, zero at interior nodes and at nodes where the
+    boundary passes more than once. With it, discrete Gauss-Bonnet reads
+    :math:`\sum_f h_f + \sum_v \kappa_v = 2\pi\chi` (:func:`gauss_bonnet`). The intrinsic
+    connection rescales boundary fans to a half-turn, which puts the boundary's turning into the
+    face holonomies: there every :math:`\kappa_v` is 0 to rounding.
+    """
+    from .intrinsic import halfedge_twins
+
+    face = graph.face.t()
+    src, dst = face.flatten(), face.roll(-1, dims=1).flatten()
+    on_boundary = torch.from_numpy(halfedge_twins(face.cpu().numpy(), graph.num_nodes)[0] < 0).to(face.device)
+    u, v = src[on_boundary], dst[on_boundary]
+    n = graph.num_nodes
+    out = torch.zeros(n, dtype=torch.float64, device=face.device)
+    leaving = torch.bincount(u, minlength=n)
+    ok = (leaving[v] == 1) & (torch.bincount(v, minlength=n)[v] == 1)
+    u, v = u[ok], v[ok]
+    if u.numel() == 0:
+        return out
+    next_of = torch.full((n,), -1, dtype=torch.long, device=face.device)
+    next_of[src[on_boundary]] = dst[on_boundary]
+    w = next_of[v]
+    arrive = graph.edge_logmap[graph.edge_id(v, u)].double()
+    leave = graph.edge_logmap[graph.edge_id(w, v)].double()
+    transport = graph.edge_transport[graph.edge_id(u, v)].double()
+    kappa = torch.atan2(leave[:, 1], leave[:, 0]) - torch.atan2(arrive[:, 1], arrive[:, 0]) - transport
+    return out.index_put_((v,), wrap_angle(kappa))
+
+
+class GaussBonnet(NamedTuple):
+    """Both sides of discrete Gauss-Bonnet: ``faces + boundary = 2 pi chi`` (``defect`` = the miss)."""
+
+    faces: float
+    boundary: float
+    chi: int
+
+    @property
+    def defect(self) -> float:
+        return self.faces + self.boundary - 2 * math.pi * self.chi
+
+
+def gauss_bonnet(graph: FramedGraph) -> GaussBonnet:
+    r"""Sum of face holonomies, sum of boundary turning angles, Euler characteristic :math:`V - E + F`.
+
+    The identity :math:`\sum_f h_f + \sum_v \kappa_v = 2\pi\chi` holds to rounding for the
+    intrinsic connection on every manifold mesh, closed or with boundary; for the normal connection
+    when no face folds against its vertex normals (:func:`face_folds`), so that the interpolated
+    normals are homotopic to the surface's own.
+    """
+    chi = graph.num_nodes - graph.num_edges // 2 + graph.face.shape[1]
+    return GaussBonnet(float(face_holonomy(graph).double().sum()), float(boundary_turning(graph).sum()), chi)
+
+
+def face_folds(graph: FramedGraph) -> Tensor:
+    r"""How far each face folds against its corners' vertex normals: ``[F]``, the smallest
+    :math:`n_f \cdot n_v` over its corners (:math:`n_f` the face's unit normal).
+
+    Negative means folded: the face points against the surface around it (a fold, a flipped
+    sliver, a self-overlap), and the vertex normals no longer describe it.
+    """
+    pos, face = graph.pos.double(), graph.face
+    a, b, c = pos[face[0]], pos[face[1]], pos[face[2]]
+    normal = torch.linalg.cross(b - a, c - a)
+    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    corner_normal = graph.frame[:, 2].double()[face]  # [3, F, 3]
+    return torch.einsum("fa,kfa->kf", normal, corner_normal).amin(dim=0)

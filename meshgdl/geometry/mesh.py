@@ -1,10 +1,13 @@
 r"""Triangle meshes as framed graphs.
 
 Vertices become nodes, mesh edges become a pair of directed edges. Vertex normals weight each
-corner's face normal by :math:`\sin\theta / (|p| |q|)` (Max 1999; exact for vertices on a sphere); ``e1`` is the tangent part of the edge to the lowest-numbered neighbour (so frames rotate
-with the mesh); the log map of edge j -> i is :math:`x_j - x_i` projected onto i's tangent plane and
-scaled to the edge length; transport rotates :math:`n_j` onto :math:`n_i`
-(:mod:`meshgdl.geometry.tangent`). Edge weights are the cotangent weights
+corner's face normal by :math:`\sin\theta / (|p| |q|)` (Max 1999; exact for vertices on a sphere);
+``e1`` is the tangent part of the edge to the lowest-numbered neighbour (so frames rotate with the
+mesh). Log maps and transports come from the chosen connection: the intrinsic Levi-Civita
+connection of the piecewise-flat metric (:mod:`meshgdl.geometry.intrinsic`, the default), or the
+rotation of normals (:mod:`meshgdl.geometry.tangent`: the log map of edge j -> i is
+:math:`x_j - x_i` projected onto i's tangent plane and scaled to the edge length, and transport
+rotates :math:`n_j` onto :math:`n_i`). Edge weights are the cotangent weights
 :math:`w_{ij} = \tfrac12(\cot\alpha_{ij} + \cot\beta_{ij})` and node areas are barycentric.
 """
 from __future__ import annotations
@@ -18,16 +21,18 @@ from torch import Tensor
 
 from ..cache import cached_graph, content_hash
 from ..graph import FramedGraph
+from .intrinsic import intrinsic_edges
 from .mesh_io import read_mesh  # noqa: F401  (read_mesh was defined here; keep it importable)
 from .mesh_repair import merge_plan, warn_pinches
 from .tangent import first_tangent_neighbour, frames_from_reference, framed_edges
 
 log = logging.getLogger("meshgdl")
-_VERSION = 2  # bump when the construction changes, so that disk caches are not reused
+_VERSION = 3  # bump when the construction changes, so that disk caches are not reused
+_CONNECTIONS = {"intrinsic", "normal"}
 
 
 def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dtype=None,
-               cache: bool = True, progress: bool = False) -> FramedGraph:
+               cache: bool = True, progress: bool = False, connection: str = "intrinsic") -> FramedGraph:
     r"""Build a :class:`~meshgdl.FramedGraph` from a triangle mesh.
 
     Args:
@@ -56,12 +61,19 @@ def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dt
         cache (bool): reuse the graph built earlier for the same input, from memory or from the
             disk cache (:func:`meshgdl.set_cache_dir`). (default: ``True``)
         progress (bool): show a progress bar. (default: ``False``)
+        connection (str): ``"intrinsic"``, the discrete Levi-Civita connection of the mesh's
+            piecewise-flat metric (:mod:`meshgdl.geometry.intrinsic`: edge lengths only, face
+            holonomies sum to :math:`2\pi\chi` on every manifold mesh), or ``"normal"``, the
+            rotation of normals of GEM-CNN (:mod:`meshgdl.geometry.tangent`: exact on a sphere).
+            ``docs/architecture.md`` compares them. (default: ``"intrinsic"``)
 
     Returns:
         A graph with ``pos``, ``frame``, ``edge_index`` (sorted by target, then source),
-        ``edge_logmap``, ``edge_transport``, ``edge_weight``, ``edge_reverse``, ``node_area`` and
-        ``face`` :math:`[3, F]`.
+        ``edge_logmap``, ``edge_transport``, ``edge_weight``, ``edge_reverse``, ``node_area``,
+        ``face`` :math:`[3, F]` and ``connection`` (the string).
     """
+    if connection not in _CONNECTIONS:
+        raise ValueError(f"connection must be one of {sorted(_CONNECTIONS)}, got {connection!r}")
     if faces is None:
         if not hasattr(vertices, "faces"):
             raise TypeError("mesh_graph needs faces: mesh_graph(vertices, faces) or mesh_graph(trimesh_mesh)")
@@ -72,10 +84,11 @@ def mesh_graph(vertices, faces=None, *, reference=None, repair: bool = False, dt
     dtype = _float_dtype(dtype)
 
     def build():
-        return _build(v, f, ref, repair, progress)
+        return _build(v, f, ref, repair, progress, connection)
 
     if cache:
-        key = content_hash(v, f, *(() if ref is None else (ref,)), repair=repair, version=_VERSION)
+        key = content_hash(v, f, *(() if ref is None else (ref,)), repair=repair, version=_VERSION,
+                           connection=connection)
         graph = cached_graph("mesh", key, build)
     else:
         graph = build()
@@ -174,7 +187,7 @@ def _merge_duplicates(v: Tensor, f: Tensor, repair: bool):
     return target[f], target
 
 
-def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool) -> FramedGraph:
+def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: str = "intrinsic") -> FramedGraph:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=5, desc="mesh graph", disable=not progress, unit="step")
@@ -235,16 +248,19 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool) -> FramedGra
             f"the normals of the faces around vertex {bad} cancel out: the mesh folds onto itself there"
         )
     normal = normal / nn[:, None]
-    if ref is None:
-        ref = first_tangent_neighbour(v, normal, edge_index)
-    elif ref.shape != v.shape:
+    if ref is not None and ref.shape != v.shape:
         raise ValueError(f"reference must have shape {list(v.shape)} (one direction per vertex), got {list(ref.shape)}")
-    elif vertex_map is not None:
+    if ref is not None and vertex_map is not None:
         raise ValueError("reference directions cannot be combined with repair=True; repair the mesh first")
-    frame = frames_from_reference(normal, ref)
+    frame = frames_from_reference(normal, first_tangent_neighbour(v, normal, edge_index) if ref is None else ref)
     bar.update()
 
-    edge_logmap, edge_transport = framed_edges(v, frame, edge_index, edge_reverse=edge_reverse)
+    if connection == "normal":
+        hint = "; the mesh folds sharply there: connection='intrinsic' needs no normals"
+        edge_logmap, edge_transport = framed_edges(v, frame, edge_index, edge_reverse=edge_reverse, hint=hint)
+    else:
+        default = frame if ref is None else frames_from_reference(normal, first_tangent_neighbour(v, normal, edge_index))
+        edge_logmap, edge_transport = intrinsic_edges(v, f, edge_index, edge_reverse, default, ref)
     bar.update()
 
     # cotangent weights: the corner opposite halfedge k lies between sides k + 1 and k + 2, whose
@@ -263,7 +279,7 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool) -> FramedGra
     graph = FramedGraph(
         pos=v, frame=frame, edge_index=edge_index, edge_logmap=edge_logmap,
         edge_transport=edge_transport, edge_weight=edge_weight, edge_reverse=edge_reverse,
-        node_area=node_area, face=f.t().contiguous(), num_nodes=num_v,
+        node_area=node_area, face=f.t().contiguous(), num_nodes=num_v, connection=connection,
     )
     if vertex_map is not None:
         graph.vertex_map = vertex_map

@@ -3,7 +3,8 @@ r"""Tangent-plane geometry shared by every embedded builder (meshes, point cloud
 The connection is the one induced by the unit normals: a tangent vector at j is carried to i by the
 smallest rotation that takes :math:`n_j` to :math:`n_i` (rotation about :math:`n_j \times n_i`).
 On a sphere with exact normals this is Levi-Civita transport along the great circle; on a mesh it
-is the discrete connection of GEM-CNN. ``docs/architecture.md`` says why it was chosen.
+is the discrete connection of GEM-CNN (``connection="normal"``; meshes default to the intrinsic
+one, :mod:`meshgdl.geometry.intrinsic`). ``docs/architecture.md`` says why it was chosen.
 """
 from __future__ import annotations
 
@@ -120,14 +121,23 @@ def transport_angle(frame_src: Tensor, frame_dst: Tensor) -> Tensor:
 
 
 def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor | None = None,
-                 edge_reverse: Tensor | None = None):
+                 edge_reverse: Tensor | None = None, hint: str = ""):
     """``(edge_logmap, edge_transport)`` for every edge, from positions and frames.
 
     With ``edge_reverse`` (the id of edge i -> j for every edge j -> i), the transport is computed
     once a pair and negated for the way back (the inverse rotation): half the work, and exactly
-    antisymmetric.
+    antisymmetric. Raises, naming the edge, where two neighbouring normals point in opposite
+    directions: the rotation taking one to the other is not unique, so the transport is undefined
+    (``hint`` is added to the message).
     """
     j, i = edge_index
+    opposite = _dot(frame[:, 2].index_select(0, j), frame[:, 2].index_select(0, i)) <= -1 + 1e-9
+    if bool(opposite.any()):
+        k = int(opposite.nonzero()[0, 0])
+        raise ValueError(
+            f"the normals at nodes {int(j[k])} and {int(i[k])} (edge {int(j[k])} -> {int(i[k])}) point in "
+            "opposite directions: the normal-rotation transport along that edge is undefined" + hint
+        )
     logmap = tangent_logmap(pos, frame, edge_index, length)
     if edge_reverse is None:
         return logmap, transport_angle(frame.index_select(0, j), frame.index_select(0, i))

@@ -62,8 +62,9 @@ def genus2_surface():
 
 
 # ---------------------------------------------------------------- Gauss-Bonnet
+@pytest.mark.parametrize("connection", ["intrinsic", "normal"])
 @pytest.mark.parametrize("name", ["sphere", "torus", "genus2"])
-def test_face_holonomies_sum_to_euler_characteristic(name):
+def test_face_holonomies_sum_to_euler_characteristic(name, connection):
     if name == "sphere":
         v, f = icosphere(3)
     elif name == "torus":
@@ -71,30 +72,32 @@ def test_face_holonomies_sum_to_euler_characteristic(name):
         v, f = np.array(t.vertices), np.array(t.faces)
     else:
         v, f = genus2_surface()
-    g = mesh_graph(v, f, dtype=F64)
+    g = mesh_graph(v, f, dtype=F64, connection=connection)
     chi = g.num_nodes - g.num_edges // 2 + g.face.shape[1]
     assert chi == {"sphere": 2, "torus": 0, "genus2": -2}[name]
     assert abs(float(face_holonomy(g).sum()) - 2 * math.pi * chi) < 1e-8
 
 
+@pytest.mark.parametrize("connection", ["intrinsic", "normal"])
 @pytest.mark.parametrize("source,name,repair", [
     ("pymeshlab", "bunny.obj", False), ("brainspace", "conte69_32k_lh.gii", False),
     ("pymeshlab", "airplane.obj", False),
 ])
-def test_gauss_bonnet_on_real_closed_meshes(source, name, repair):
-    g = load_mesh(require_data(source, name), repair=repair, dtype=F64)
+def test_gauss_bonnet_on_real_closed_meshes(source, name, repair, connection):
+    g = load_mesh(require_data(source, name), repair=repair, dtype=F64, connection=connection)
     chi = g.num_nodes - g.num_edges // 2 + g.face.shape[1]
     assert abs(float(face_holonomy(g).sum()) - 2 * math.pi * chi) < 1e-8
 
 
 def test_face_holonomy_is_the_solid_angle_of_the_normals():
     """For the normal-rotation connection, a face's holonomy is the area of the spherical triangle
-    spanned by its vertex normals (its Gauss image): exact on any mesh, coarse ones included."""
+    spanned by its vertex normals (its Gauss image): exact on any mesh, coarse ones included, and
+    face_holonomy returns it unwrapped."""
     for v, f in [icosphere(1), genus2_surface(), read_mesh(require_data("pyvista", "ant.ply"))]:
-        g = mesh_graph(v, f, dtype=F64)
+        g = mesh_graph(v, f, dtype=F64, connection="normal")
         n = g.frame[:, 2][g.face]  # [3, F, 3]
-        expected = wrap_angle(solid_angle(n[0], n[1], n[2]))
-        assert torch.allclose(wrap_angle(face_holonomy(g) - expected), torch.zeros(()).double(), atol=1e-10)
+        expected = solid_angle(n[0], n[1], n[2])
+        assert torch.allclose(face_holonomy(g), expected, rtol=0, atol=1e-10)
 
 
 def test_flat_mesh_has_zero_holonomy():
@@ -104,8 +107,16 @@ def test_flat_mesh_has_zero_holonomy():
     from scipy.spatial import Delaunay
 
     f = Delaunay(v[:, :2]).simplices
-    g = mesh_graph(v, f, dtype=F64)
+    g = mesh_graph(v, f, dtype=F64, connection="normal")
     assert face_holonomy(g).abs().max() < 1e-12
+    # the intrinsic connection turns boundary fans into half-turns, which moves the boundary's
+    # turning into the faces at the boundary: inner faces stay flat, and the total is 2 pi chi
+    g = mesh_graph(v, f, dtype=F64)
+    boundary = torch.zeros(g.num_nodes, dtype=torch.bool)
+    boundary[torch.as_tensor(trimesh.Trimesh(v, f).outline().vertex_nodes).flatten()] = True
+    inner = ~boundary[g.face].any(0)
+    assert inner.sum() > 50 and face_holonomy(g)[inner].abs().max() < 1e-12
+    assert abs(float(face_holonomy(g).sum()) - 2 * math.pi) < 1e-12
 
 
 # ---------------------------------------------------------------- exact sphere
@@ -134,7 +145,7 @@ def test_icosphere_matches_the_exact_sphere_and_converges():
     log_err, prev = [], None
     for sub in (1, 2, 3, 4):
         v, f = icosphere(sub)
-        g = mesh_graph(v, f, dtype=F64)
+        g = mesh_graph(v, f, dtype=F64, connection="normal")
         log, angle = exact_sphere_edges(g)
         # normals are exact on the sphere, so transport is exact Levi-Civita transport
         assert wrap_angle(g.edge_transport - angle).abs().max() < 1e-10
@@ -151,10 +162,11 @@ def test_icosphere_matches_the_exact_sphere_and_converges():
     assert all(b < a / 3 for a, b in zip(log_err, log_err[1:]))
 
 
-def test_agrees_with_geometry_centrals_intrinsic_connection():
+def test_normal_connection_approaches_geometry_centrals_intrinsic_connection():
     """potpourri3d's connection Laplacian gives r_ji = -L[i, j] / w_ij. With the same tangent
-    bases, its transport and ours agree to O(h^2) on a smooth surface, and the cotangent weights
-    agree exactly (|r_ji| = 1)."""
+    bases, its transport and the normal connection's agree to O(h^2) on a smooth surface, and the
+    cotangent weights agree exactly (|r_ji| = 1). (The intrinsic connection agrees to rounding:
+    test_intrinsic.py.)"""
     pp3d = pytest.importorskip("potpourri3d")
     errors = []
     for sub in (2, 3, 4):
@@ -163,7 +175,7 @@ def test_agrees_with_geometry_centrals_intrinsic_connection():
         solver = pp3d.MeshVectorHeatSolver(v, f, use_intrinsic_delaunay=False)
         basis_x, _, _ = solver.get_tangent_frames()
         lap = solver.get_connection_laplacian().tocsr()
-        g = mesh_graph(v, f, reference=torch.as_tensor(basis_x), dtype=F64)
+        g = mesh_graph(v, f, reference=torch.as_tensor(basis_x), dtype=F64, connection="normal")
         j, i = g.edge_index.numpy()
         r = -np.asarray(lap[i, j]).ravel() / g.edge_weight.numpy()
         assert np.abs(np.abs(r) - 1).max() < 1e-12
@@ -172,24 +184,26 @@ def test_agrees_with_geometry_centrals_intrinsic_connection():
 
 
 # ---------------------------------------------------------------- symmetries of the construction
-def test_building_with_turned_frames_equals_the_gauge_transformation():
+@pytest.mark.parametrize("connection", ["intrinsic", "normal"])
+def test_building_with_turned_frames_equals_the_gauge_transformation(connection):
     v, f = read_mesh(require_data("pyvista", "ant.ply"))
-    g = mesh_graph(v, f, dtype=F64)
+    g = mesh_graph(v, f, dtype=F64, connection=connection)
     p = torch.rand(g.num_nodes, generator=torch.Generator().manual_seed(0), dtype=F64) * 2 * math.pi
     turned = rotate_frames(g.frame, p)
-    built = mesh_graph(v, f, reference=turned[:, 0], dtype=F64)
+    built = mesh_graph(v, f, reference=turned[:, 0], dtype=F64, connection=connection)
     expected = gauge_transform(g, p)
     assert torch.allclose(built.frame, expected.frame, atol=1e-10)
     assert torch.allclose(built.edge_logmap, expected.edge_logmap, atol=1e-10)
     assert wrap_angle(built.edge_transport - expected.edge_transport).abs().max() < 1e-10
 
 
-def test_global_rotation_rotates_frames_and_keeps_edge_data():
+@pytest.mark.parametrize("connection", ["intrinsic", "normal"])
+def test_global_rotation_rotates_frames_and_keeps_edge_data(connection):
     v, f = genus2_surface()
     rot = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1), dtype=F64))[0]
     rot = rot * torch.sign(torch.linalg.det(rot))
-    g = mesh_graph(v, f, dtype=F64)
-    r = mesh_graph(torch.as_tensor(v) @ rot.T, f, dtype=F64)
+    g = mesh_graph(v, f, dtype=F64, connection=connection)
+    r = mesh_graph(torch.as_tensor(v) @ rot.T, f, dtype=F64, connection=connection)
     assert torch.allclose(r.frame, g.frame @ rot.T, atol=1e-10)
     assert torch.allclose(r.edge_logmap, g.edge_logmap, atol=1e-10)
     assert wrap_angle(r.edge_transport - g.edge_transport).abs().max() < 1e-10

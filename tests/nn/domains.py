@@ -18,12 +18,14 @@ from meshgdl.graph import FramedGraph
 
 from ..conftest import require_data
 
-DOMAINS = ["mesh", "sphere", "torus", "points", "grid"]
+# meshes come with both discrete connections: "<name>" is the intrinsic one (the default), and
+# "<name>_normal" the normal-rotation one
+DOMAINS = ["mesh", "mesh_normal", "sphere", "sphere_normal", "torus", "points", "grid"]
 
 
-def _mesh(vertices, faces):
+def _mesh(vertices, faces, connection="intrinsic"):
     faces = torch.as_tensor(faces, dtype=torch.long)
-    build = lambda pos: mesh_graph(pos, faces, dtype=torch.float64, cache=False)  # noqa: E731
+    build = lambda pos: mesh_graph(pos, faces, dtype=torch.float64, cache=False, connection=connection)  # noqa: E731
     return build(torch.as_tensor(vertices, dtype=torch.float64)), build
 
 
@@ -84,12 +86,14 @@ def domain(name: str):
 
 @functools.lru_cache(maxsize=None)
 def _domain(name: str):
+    connection = "normal" if name.endswith("_normal") else "intrinsic"
+    name = name.removesuffix("_normal")
     if name == "mesh":
         ant = load_mesh(require_data("pyvista", "ant.ply"), dtype=torch.float64, cache=False)
-        return _mesh(ant.pos, ant.face.T)
+        return _mesh(ant.pos, ant.face.T, connection)
     if name == "sphere":
         m = trimesh.creation.icosphere(2)
-        return _mesh(m.vertices, m.faces)
+        return _mesh(m.vertices, m.faces, connection)
     if name == "torus":
         m = trimesh.creation.torus(major_radius=1.0, minor_radius=0.4, major_sections=16, minor_sections=8)
         return _mesh(m.vertices, m.faces)
