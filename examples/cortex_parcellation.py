@@ -268,15 +268,19 @@ def main(argv=None) -> int:
     print(f"models {models}; targets {targets}; seeds {seeds}; {args.steps} steps; budget {args.budget} "
           f"parameters; resolution {args.resolution} ({round(32492 * args.resolution)} vertices); "
           f"{args.threads} threads", flush=True)
+    from meshgdl.provenance import run_line, run_record
+
+    record = run_record()
     for target in targets:
         result = run(target, models, seeds, args)
-        md = table(result, seeds)
+        md = table(result, seeds) + f"\n\nMesh graphs with the {args.connection} connection. " + run_line(record)
         print("\n" + md + "\n", flush=True)
         shown = next((m for m in ("gem", "gem_points") if m in models), models[0])
         figure(result, args.out / f"cortex_{target}.png", shown)
         (args.out / f"cortex_{target}.md").write_text(md + "\n")
         keep = {k: v for k, v in result.items() if k not in ("surfaces", "predictions")}
-        keep.update(steps=args.steps, lr=args.lr, budget=args.budget, seeds=seeds, resolution=args.resolution)
+        keep.update(steps=args.steps, lr=args.lr, budget=args.budget, seeds=seeds, resolution=args.resolution,
+                    connection=args.connection, run=record)
         (args.out / f"cortex_{target}.json").write_text(json.dumps(keep, indent=1))
         print(f"wrote {args.out}/cortex_{target}.{{md,json,png}}", flush=True)
     return 0

@@ -91,3 +91,8 @@ def test_quick_run_writes_table_and_figure(example, tmp_path):
     table = (tmp_path / "cortex_mesulam.md").read_text()
     assert "copy by index (reference)" in table and "GemConv" in table and "FeaStConv" in table
     assert (tmp_path / "cortex_mesulam.png").stat().st_size > 10_000
+    import json
+
+    saved = json.loads((tmp_path / "cortex_mesulam.json").read_text())
+    assert saved["connection"] == "intrinsic" and "commit" in saved["run"]
+    assert "Ran on commit" in table and "intrinsic connection" in table
