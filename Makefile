@@ -24,7 +24,7 @@ setup: $(STAMP)
 SCATTER ?= 1
 scatter: $(STAMP)
 	@if [ "$(SCATTER)" = 1 ] && ! $(BIN)/python -c "import torch_scatter" 2>/dev/null; then \
-		echo "building torch-scatter (optional, a few minutes)"; \
+		echo "building torch-scatter (a few minutes)"; \
 		if ! timeout 2400 $(BIN)/python -m pip install -q --no-build-isolation torch-scatter; then \
 			echo "##########################################################################"; \
 			echo "#  torch-scatter DID NOT BUILD: the tests of its backend will SKIP.       #"; \

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from meshgdl.provenance import run_line, run_record
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import GRAPHS, LAYERS, SMALL_ONLY, build_graph, build_layer, min_bytes  # noqa: E402
 
@@ -132,9 +134,11 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = name.replace(" ", "_")
-    report = f"# Layer benchmark on {name}\n\ntorch {torch.__version__}; ratios are fwd+bwd time over GCNConv's on the same graph.\n\n{table(rows)}\n"
+    record = run_record()
+    report = (f"# Layer benchmark on {name}\n\ntorch {torch.__version__}; ratios are fwd+bwd time over GCNConv's "
+              f"on the same graph.\n\n{table(rows)}\n\n{run_line(record)}\n")
     (out / f"{stem}.md").write_text(report)
-    (out / f"{stem}.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "rows": rows}, indent=1))
+    (out / f"{stem}.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "run": record, "rows": rows}, indent=1))
     print(report)
 
 
