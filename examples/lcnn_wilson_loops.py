@@ -12,7 +12,9 @@ are trained on 8x8 and evaluated on fresh 8x8 and 32x32 lattices:
     PYTHONPATH=. python examples/lcnn_wilson_loops.py           # a few minutes on one CPU thread
     PYTHONPATH=. python examples/lcnn_wilson_loops.py --full    # more data, longer training
 
-The Monte Carlo data are generated once and cached under --root. Default settings (16 training
+The Monte Carlo data are generated once and cached under --root. The table is printed and written
+as JSON and Markdown, with the commit it ran on, to --out (default results/lcnn); the default run
+is committed as docs/results/lcnn/wilson_loops.md. Default settings (16 training
 lattices, 300 Adam and 30 L-BFGS steps, float64), measured on one CPU thread in 3 minutes:
 
     Test MSE (targets scaled to unit variance)
@@ -32,7 +34,9 @@ new lattices.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 from torch_geometric.data import Batch
@@ -41,6 +45,7 @@ from meshgdl import cache_dir
 from meshgdl.datasets import LatticeGaugeDataset
 from meshgdl.geometry import lattice_links, lattice_shape
 from meshgdl.nn import LCNN
+from meshgdl.provenance import run_line, run_record
 
 LOOPS = {"1x1": 0, "2x2": 1}
 
@@ -111,13 +116,19 @@ def mse(model, batch, target):
     return float(torch.mean((model(batch)[:, 0] - target) ** 2))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="more data and longer training")
     parser.add_argument("--root", default=str(cache_dir() / "examples" / "lcnn_wilson_loops"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path("results/lcnn"), help="results folder (default: results/lcnn)")
+    parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    args = parser.parse_args(argv)
+    outputs = [args.out / f"wilson_loops.{ext}" for ext in ("json", "md")]
+    existing = [str(o) for o in outputs if o.exists()]
+    if existing and not args.overwrite:
+        raise SystemExit(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     start = time.time()
@@ -130,7 +141,7 @@ def main():
     test_small = make_data(args.root, (8, 8), betas, max(per_beta // 2, 2), args.seed + 1, sweeps)
     test_large = make_data(args.root, (32, 32), betas, max(per_beta // 10, 1), args.seed + 2, sweeps)
 
-    results = {}
+    results, parameters = {}, {}
     for name, column in LOOPS.items():
         mean, std = train_set.y[:, column].mean(), train_set.y[:, column].std()
         scaled = lambda b: (b.y[:, column] - mean) / std  # noqa: E731
@@ -141,6 +152,7 @@ def main():
         print(f"\n{name} loops: L-CNN {count(lcnn)} parameters, CNN {count(cnn)} parameters")
         for label, model in (("L-CNN", lcnn), ("CNN", cnn)):
             train(model, train_set, scaled(train_set), adam_steps, lbfgs_steps, 1e-2, label)
+            parameters[name, label] = count(model)
             results[name, label] = (mse(model, test_small, scaled(test_small)),
                                     mse(model, test_large, scaled(test_large)))
 
@@ -148,7 +160,20 @@ def main():
     print(f"{'loop':6s} {'model':6s} {'8x8':>10s} {'32x32':>10s}")
     for (name, label), (small, large) in results.items():
         print(f"{name:6s} {label:6s} {small:10.3e} {large:10.3e}")
-    print(f"total time {time.time() - start:.0f} s")
+    seconds = time.time() - start
+    print(f"total time {seconds:.0f} s")
+    record = run_record()
+    rows = [{"loop": name, "model": label, "parameters": parameters[name, label], "mse_8x8": small, "mse_32x32": large}
+            for (name, label), (small, large) in results.items()]
+    md = ["| loop | model (parameters) | 8x8 | 32x32 |", "|---|---|---|---|"]
+    md += [f"| {r['loop']} | {r['model']} ({r['parameters']}) | {r['mse_8x8']:.2g} | {r['mse_32x32']:.2g} |" for r in rows]
+    md.append(f"\nTest MSE on unit-variance targets, {'--full' if args.full else 'default'} settings, seed {args.seed}, "
+              f"{seconds / 60:.1f} minutes. " + run_line(record))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "wilson_loops.md").write_text("\n".join(md) + "\n")
+    (args.out / "wilson_loops.json").write_text(json.dumps(
+        {"rows": rows, "full": args.full, "seed": args.seed, "seconds": seconds, "run": record}, indent=1))
+    print(f"wrote {args.out}/wilson_loops.{{md,json}}")
 
 
 if __name__ == "__main__":
