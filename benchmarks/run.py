@@ -112,6 +112,7 @@ def main():
     if args.case:
         print(json.dumps(measure(*args.case, args.device, args.repeats)))
         return
+    record = run_record()
     graphs = [g for g in args.graphs.split(",") if not args.quick or not GRAPHS[g]["large"]]
     repeats = 3 if args.quick else args.repeats
     rows = []
@@ -134,7 +135,6 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = name.replace(" ", "_")
-    record = run_record()
     report = (f"# Layer benchmark on {name}\n\ntorch {torch.__version__}; ratios are fwd+bwd time over GCNConv's "
               f"on the same graph.\n\n{table(rows)}\n\n{run_line(record)}\n")
     (out / f"{stem}.md").write_text(report)

@@ -132,6 +132,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     start = time.time()
+    record = run_record()
 
     betas = (1.0, 2.0, 4.0, 6.0)
     per_beta, sweeps = (20, 200) if args.full else (4, 60)
@@ -162,11 +163,10 @@ def main(argv=None):
         print(f"{name:6s} {label:6s} {small:10.3e} {large:10.3e}")
     seconds = time.time() - start
     print(f"total time {seconds:.0f} s")
-    record = run_record()
     rows = [{"loop": name, "model": label, "parameters": parameters[name, label], "mse_8x8": small, "mse_32x32": large}
             for (name, label), (small, large) in results.items()]
     md = ["| loop | model (parameters) | 8x8 | 32x32 |", "|---|---|---|---|"]
-    md += [f"| {r['loop']} | {r['model']} ({r['parameters']}) | {r['mse_8x8']:.2g} | {r['mse_32x32']:.2g} |" for r in rows]
+    md += [f"| {r['loop']} | {r['model']} ({r['parameters']}) | {r['mse_8x8']:.3g} | {r['mse_32x32']:.3g} |" for r in rows]
     md.append(f"\nTest MSE on unit-variance targets, {'--full' if args.full else 'default'} settings, seed {args.seed}, "
               f"{seconds / 60:.1f} minutes. " + run_line(record))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -49,4 +49,4 @@ def run_line(record: dict) -> str:
     """One Markdown line naming the run: commit (with ``+changes`` if dirty), date, machine, versions."""
     commit = (record["commit"] or "unknown")[:10] + ("+changes" if record["dirty"] else "")
     return (f"Ran on commit `{commit}`, {record['date']}, {record['machine']}, "
-            f"{record['threads']} torch threads, torch {record['torch']}.")
+            f"{record['threads']} torch thread{'' if record['threads'] == 1 else 's'}, torch {record['torch']}.")
