@@ -102,6 +102,7 @@ class SparseOperator(torch.nn.Module):
     def __init__(self, row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]):
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
+        value = value.to(compute_dtype(value.dtype))
         # the backward multiplies by the conjugate transpose (PyTorch's convention for complex)
         for prefix, (r, c, v, sh) in {"a": (row, col, value, self.shape),
                                       "t": (col, row, value.conj(), self.shape[::-1])}.items():
@@ -113,13 +114,13 @@ class SparseOperator(torch.nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[0] != self.shape[1]:
             raise ValueError(f"SparseOperator of shape {list(self.shape)} applied to {x.shape[0]} rows")
-        if x.dtype != self.a_val.dtype and not (x.dtype in HALF_DTYPES and self.a_val.dtype == torch.float32):
+        if compute_dtype(x.dtype) != self.a_val.dtype:
             raise ValueError(f"SparseOperator holds {self.a_val.dtype} values but the input is {x.dtype}; "
                              "build the operator in compute_dtype(x.dtype)")
         y = spmm(self.a_crow, self.a_col, self.a_val, self.t_crow, self.t_col, self.t_val, x.to(self.a_val.dtype))
         return y.to(x.dtype)
 
-    def apply(self, x: Tensor, transpose: bool = False) -> Tensor:
+    def product(self, x: Tensor, transpose: bool = False) -> Tensor:
         """:math:`A x` (or :math:`A^\top x`) without autograd, in the operator's dtype (for custom ops)."""
         if transpose:
             return spmm_impl(self.t_crow, self.t_col, self.t_val, x)
@@ -214,13 +215,15 @@ def cached_operator(edge_index: Tensor, key: tuple, build, depends: tuple = ()) 
     """
     import weakref
 
-    stamp = tuple((id(t), t._version) for t in (edge_index, *depends) if t is not None)
     entry = _GEOMETRY_CACHE.get(id(edge_index))
-    if entry is None or entry[0]() is not edge_index or entry[1] != stamp:
+    if entry is None or entry[0]() is not edge_index:
         ref = weakref.ref(edge_index, lambda _, k=id(edge_index): _GEOMETRY_CACHE.pop(k, None))
-        entry = (ref, stamp, {})
+        entry = (ref, {})
         _GEOMETRY_CACHE[id(edge_index)] = entry
-    store = entry[2]
-    if key not in store:
-        store[key] = build()
-    return store[key]
+    # each key keeps its own stamp: layers that read different tensors (with and without
+    # edge_weight) share a graph without evicting each other's operators
+    stamp = tuple((id(t), t._version) for t in (edge_index, *depends) if t is not None)
+    hit = entry[1].get(key)
+    if hit is None or hit[0] != stamp:
+        hit = entry[1][key] = (stamp, build())
+    return hit[1]

@@ -121,3 +121,37 @@ def test_sparse_operator_takes_half_precision_through_float32():
 def _entries(dense):
     row, col = dense.nonzero().T
     return row, col, dense[row, col]
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_every_csr_sum_takes_half_precision(half):
+    # deterministic mode routes plain message passing through a CSR operator built in the input's dtype
+    src, index = random_scatter(torch.float32)
+    expected = ops.scatter_sum(src.detach(), index, 51)
+    ops.set_deterministic(True)
+    out = ops.scatter_sum(src.detach().to(half), index, 51)
+    assert out.dtype == half and torch.allclose(out.float(), expected, rtol=2e-2, atol=5e-2)
+
+
+def test_sparse_operator_keeps_module_apply():
+    seen = []
+    torch.nn.Sequential(sparse_case()[0]).apply(lambda m: seen.append(type(m).__name__))
+    assert "SparseOperator" in seen
+
+
+def test_layers_with_and_without_edge_weight_share_the_cache(monkeypatch):
+    from meshgdl.geometry import grid_graph
+    from meshgdl.nn import IsoConv
+
+    graph = grid_graph(6, 6)
+    graph.edge_weight = torch.rand(graph.num_edges)
+    builds, build = [], ops.edge_operator
+    monkeypatch.setattr(ops, "edge_operator", lambda *a, **k: builds.append(1) or build(*a, **k))
+    weighted, plain = IsoConv(2, 2, use_edge_weight=True), IsoConv(2, 2)
+    x = torch.randn(graph.num_nodes, 2)
+    for _ in range(3):
+        weighted(x, graph), plain(x, graph)
+    assert len(builds) == 2
+    graph.edge_weight.mul_(2)  # the weighted operator is stale now, the plain one is not
+    weighted(x, graph), plain(x, graph)
+    assert len(builds) == 3

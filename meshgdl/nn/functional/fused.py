@@ -71,7 +71,7 @@ def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_tra
         return ops.edge_operator(edge_index.to(x.device), coef.to(x.device), num_nodes, normalize)
 
     op = ops.cached_operator(edge_index, key, build, depends=(edge_logmap, edge_transport, edge_weight))
-    return op.apply(x.to(dtype), transpose).to(x.dtype)
+    return op.product(x.to(dtype), transpose).to(x.dtype)
 
 
 @fused_aggregate.register_fake
