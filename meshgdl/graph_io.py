@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def graph_checksum(tensors: dict, meta: dict) -> str:
         t = tensors[key]
         if t.layout != torch.strided:  # sparse: hash its dense form; rare and small in practice
             t = t.to_dense()
-        t = t.detach().cpu().contiguous()
+        t = t.detach().cpu().resolve_conj().resolve_neg().contiguous()  # views of conjugates have no bytes of their own
         headers.append(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
         data = memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else memoryview(b"")
         parts = [data[i:i + _CHUNK] for i in range(0, len(data), _CHUNK)]
@@ -120,12 +121,18 @@ def load_graph_payload(path: str | os.PathLike, map_location=None) -> tuple[dict
         if not head:
             raise GraphFileError(path, "is empty, not a meshgdl graph file (an interrupted copy?)")
         f.seek(0)
+        # verify on the CPU, then move: hashing tensors that were loaded onto a GPU would copy them back
+        move = map_location is not None and isinstance(map_location, (str, torch.device))
         try:
-            payload = torch.load(f, map_location=map_location, weights_only=True)
+            payload = torch.load(f, map_location="cpu" if move else map_location, weights_only=True)
         except Exception as err:  # torch raises anything from EOFError to KeyError on bad bytes
-            if _ZIP_MAGIC.startswith(head):
-                raise GraphFileError(path, f"is truncated or damaged: torch cannot read it ({_first_line(err)})") from None
-            raise GraphFileError(path, f"is not a meshgdl graph file: not a torch file (it starts with {head!r})") from None
+            if not _ZIP_MAGIC.startswith(head):
+                raise GraphFileError(path, f"is not a meshgdl graph file: not a torch file (it starts with {head!r})") from None
+            if isinstance(err, pickle.UnpicklingError):  # weights_only refused an object it does not know
+                raise GraphFileError(path, "is not a meshgdl graph file: torch will not load its objects safely (a "
+                                           "torch file of another kind, e.g. a saved module, or a truncated or damaged "
+                                           f"one; {_first_line(err)}); write graphs with FramedGraph.save") from None
+            raise GraphFileError(path, f"is truncated or damaged: torch cannot read it ({_first_line(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         kind = f"a dict with keys {sorted(map(str, payload))[:5]}" if isinstance(payload, dict) else f"a {type(payload).__name__}"
         raise GraphFileError(path, f"is not a meshgdl graph file: a torch file of another kind (it holds {kind}); "
@@ -145,4 +152,6 @@ def load_graph_payload(path: str | os.PathLike, map_location=None) -> tuple[dict
     if version >= 2 and payload["checksum"] != graph_checksum(tensors, meta):
         raise GraphFileError(path, "is damaged: its tensors do not match the checksum stored when it was "
                                    "saved; write it again")
+    if move:
+        tensors = {key: value.to(map_location) for key, value in tensors.items()}
     return tensors, meta

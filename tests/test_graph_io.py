@@ -63,6 +63,7 @@ def unreadable_files(tmp_path):
         "text": (b"v 0 0 0\nf 1 2 3\n", "not a torch file"),
         "dict": (torch_bytes({"state_dict": {}}), "a torch file of another kind"),
         "tensor": (torch_bytes(torch.zeros(3)), "a torch file of another kind"),
+        "module": (torch_bytes(torch.nn.Linear(2, 2)), "a torch file of another kind, e.g. a saved module"),
         "no version": (torch_bytes({"format": "meshgdl.FramedGraph"}), "damaged: its format version"),
         "no tensors": (torch_bytes({**graph_like, "tensors": None}), "damaged: 'tensors' must"),
         "no checksum": (torch_bytes(graph_like), "damaged: it has no checksum"),
@@ -175,3 +176,17 @@ def test_checksum_covers_every_chunk_of_a_large_tensor(tmp_path):
         (tmp_path / "bad.pt").write_bytes(flip(data, at + offset, 1))
         with pytest.raises(GraphFileError, match="checksum"):
             FramedGraph.load(tmp_path / "bad.pt")
+
+
+def test_conjugate_views_save_and_load(tmp_path):
+    graph = sphere_graph(1)
+    link = torch.randn(graph.num_edges, 2, 2, dtype=torch.complex128)
+    graph.link = link.conj()  # a view with the conjugate bit set
+    back = FramedGraph.load(graph.save(tmp_path / "g.pt"))
+    assert torch.equal(back.link.resolve_conj(), link.conj().resolve_conj())
+
+
+def test_load_moves_after_verifying(tmp_path):
+    path = sphere_graph(1).save(tmp_path / "g.pt")
+    back = FramedGraph.load(path, map_location="meta")  # verified on the CPU, then moved
+    assert back.pos.device.type == "meta"
