@@ -17,7 +17,7 @@ import torch
 from meshgdl.datasets import data_path
 from meshgdl.geometry import gauss_bonnet, load_mesh
 from meshgdl.geometry.intrinsic import nonmanifold_edges
-from meshgdl.geometry.mesh_repair import corner_fans, fan_count
+from meshgdl.geometry.mesh_repair import pinch_vertices
 
 MESHES = [
     ("brainspace", "conte69_32k_lh.gii", "left cortical hemisphere (conte69, 32k vertices)"),
@@ -49,13 +49,12 @@ def check_gauss_bonnet(graph) -> str:
     gb = gauss_bonnet(graph)
     face = graph.face.t()
     edges = len(nonmanifold_edges(face, graph.num_nodes))
-    fans = fan_count(face.numpy(), graph.num_nodes, corner_fans(face.numpy(), graph.num_nodes, manifold_only=True))
-    pinched = int((fans > 1).sum())
+    pinched = len(pinch_vertices(face.numpy(), graph.num_nodes))
     line = (f"  Gauss-Bonnet ({graph.connection}): (faces {gb.faces:.10f} + boundary {gb.boundary:.10f}) / 2 pi"
             f" = {(gb.faces + gb.boundary) / (2 * math.pi):.10f}, chi = {gb.chi}")
     if edges or pinched:
         return line + (f"  -- does not apply: not a manifold ({edges} edges of more than two faces,"
-                       f" {pinched} vertices whose faces form more than one fan)")
+                       f" {pinched} pinch vertices whose faces form more than one fan)")
     return line + ("  -- holds" if abs(gb.defect) < 1e-8 else f"  -- FAILS by {gb.defect:.3g}")
 
 if __name__ == "__main__":

@@ -45,7 +45,28 @@ def test_info_names_folded_faces_and_non_manifold_vertices_as_the_cause(tmp_path
     pinched.export(tmp_path / "p.ply")
     assert main(["info", str(tmp_path / "p.ply")]) == 0
     out = capsys.readouterr().out
-    assert "FAILS" in out and "1 vertices whose faces do not form one fan (first: vertex 0)" in out
+    assert "FAILS" in out and "1 pinch vertices, whose faces form more than one fan (first: vertex 0)" in out
+
+
+def test_info_counts_a_non_manifold_edge_once(tmp_path, capsys):
+    """Three faces on one edge: its two ends are not pinch vertices (their faces share that edge)."""
+    v = np.array([[0, 0, 0], [1, 0, 0], [0.5, 1, 0], [0.5, -1, 0], [0.5, 0, 1.0]])
+    trimesh.Trimesh(v, [[0, 1, 2], [1, 0, 3], [0, 1, 4]], process=False).export(tmp_path / "fin.ply")
+    assert main(["info", str(tmp_path / "fin.ply")]) == 0
+    out = capsys.readouterr().out
+    assert "1 edges of more than two faces (first: 0-1)" in out and "fan" not in out
+
+
+def test_info_on_a_float32_graph_of_a_fine_clean_mesh_holds(tmp_path, capsys):
+    """float32 transports round at 1e-7 a face: the check's tolerance follows the graph's dtype."""
+    trimesh.creation.icosphere(subdivisions=5).export(tmp_path / "s.ply")
+    for connection in ("intrinsic", "normal"):
+        out = tmp_path / f"{connection}.pt"
+        assert main(["convert", "mesh", str(tmp_path / "s.ply"), "-o", str(out), "--connection", connection]) == 0
+        assert FramedGraph.load(out).connection == connection
+        assert main(["info", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert f"connection  {connection}" in text and "(holds)" in text and "cause" not in text
 
 
 def test_info_adds_the_boundary_term_on_a_mesh_with_boundary(tmp_path, capsys):

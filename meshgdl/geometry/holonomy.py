@@ -56,8 +56,9 @@ def face_holonomy(graph: FramedGraph) -> Tensor:
         raise ValueError("the graph has no faces; build it with meshgdl.geometry.mesh_graph")
     face = graph.face.t()
     around = graph.edge_transport[graph.edge_id(face.flatten(), face.roll(-1, dims=1).flatten()).view(face.shape)]
-    lift = _lift(graph, face).to(around.dtype)
-    return lift + wrap_angle(around.sum(dim=1) - lift)
+    # summed in float64, so that a float32 graph's sums lose no more than its transports' rounding
+    lift = _lift(graph, face)
+    return (lift + wrap_angle(around.double().sum(dim=1) - lift)).to(around.dtype)
 
 
 def _lift(graph: FramedGraph, face: Tensor) -> Tensor:

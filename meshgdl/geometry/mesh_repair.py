@@ -88,9 +88,15 @@ def fan_count(f: np.ndarray, num_v: int, labels: np.ndarray) -> np.ndarray:
     return np.bincount(pairs // len(labels), minlength=num_v)
 
 
+def pinch_vertices(f: np.ndarray, num_v: int) -> np.ndarray:
+    """Vertices whose faces form more than one fan of faces joined by edges (the surface touches
+    itself there), ascending; the ends of an edge of three or more faces are not counted."""
+    return np.flatnonzero(fan_count(f, num_v, corner_fans(f, num_v, manifold_only=False)) > 1)
+
+
 def warn_pinches(f: np.ndarray, num_v: int) -> None:
-    """Log the vertices whose faces form more than one fan (the surface touches itself there)."""
-    pinch = np.flatnonzero(fan_count(f, num_v, corner_fans(f, num_v, manifold_only=False)) > 1)
+    """Log the pinch vertices (:func:`pinch_vertices`)."""
+    pinch = pinch_vertices(f, num_v)
     if len(pinch):
         log.warning(
             "mesh_graph: %d pinch vertices, where faces that share no edge meet (first: %d); the "
