@@ -131,13 +131,10 @@ def _build(pts: Tensor, k: int, nrm, ref, progress: bool) -> FramedGraph:
     bar.update()
     edge_logmap = tangent_logmap(pts, frame, edge_index)
     j, i = edge_index
-    try:
-        edge_transport = transport_angle(frame.index_select(0, j), frame.index_select(0, i))
-    except ValueError as err:
-        raise ValueError(
-            f"{err}. In a point cloud this means two neighbours lie on opposite sides of a thin "
-            "sheet or have opposite given normals: lower k, or pass consistently oriented normals="
-        ) from None
+    edge_transport = transport_angle(
+        frame.index_select(0, j), frame.index_select(0, i), edge_index,
+        hint=". In a point cloud this means two neighbours lie on opposite sides of a thin sheet or have "
+             "opposite given normals: lower k, or pass consistently oriented normals=")
     bar.update()
     bar.close()
     graph = FramedGraph(pos=pts, frame=frame, edge_index=edge_index, edge_logmap=edge_logmap,

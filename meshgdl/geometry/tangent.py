@@ -98,23 +98,24 @@ def tangent_logmap(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tenso
     return coords * (target / norm)
 
 
-def transport_angle(frame_src: Tensor, frame_dst: Tensor) -> Tensor:
+def transport_angle(frame_src: Tensor, frame_dst: Tensor, edges: Tensor | None = None, hint: str = "") -> Tensor:
     r"""The transport angle :math:`a_{ji}` from frames of j (``frame_src``) to frames of i: ``[E]``.
 
     The smallest rotation taking :math:`n_j` to :math:`n_i` carries :math:`e_{1,j}` to
     :math:`\cos a\, e_{1,i} + \sin a\, e_{2,i}`. Computed without trigonometry of the rotation:
     :math:`R v = c v + k \times v + k (k \cdot v) / (1 + c)` with :math:`k = n_j \times n_i`,
-    :math:`c = n_j \cdot n_i`.
+    :math:`c = n_j \cdot n_i`. Raises where two normals point in opposite directions: the rotation
+    is not unique there, so the transport is undefined; the message names the pair (as an edge
+    ``j -> i`` of ``edges`` ``[2, E]`` when given) and ends with ``hint``.
     """
     nj, ni, e1 = frame_src[:, 2], frame_dst[:, 2], frame_src[:, 0]
     k = torch.linalg.cross(nj, ni)
     c = _dot(nj, ni)[:, None]
     if bool((c <= -1 + 1e-9).any()):
         bad = int((c[:, 0] <= -1 + 1e-9).nonzero()[0, 0])
-        raise ValueError(
-            f"neighbouring normals point in opposite directions (pair {bad}); the surface is "
-            "inconsistently oriented there: fix the face orientation (e.g. trimesh.repair.fix_normals)"
-        )
+        where = f"pair {bad}" if edges is None else f"nodes {int(edges[0, bad])} and {int(edges[1, bad])} (edge {int(edges[0, bad])} -> {int(edges[1, bad])})"
+        raise ValueError(f"the normals at {where} point in opposite directions: the normal-rotation transport "
+                         "along that edge is undefined" + hint)
     moved = c * e1 + torch.linalg.cross(k, e1) + k * (_dot(k, e1)[:, None] / (1 + c))
     xy = torch.einsum("eab,eb->ea", frame_dst[:, :2], moved)
     return torch.atan2(xy[:, 1], xy[:, 0])
@@ -131,19 +132,15 @@ def framed_edges(pos: Tensor, frame: Tensor, edge_index: Tensor, length: Tensor 
     (``hint`` is added to the message).
     """
     j, i = edge_index
-    opposite = _dot(frame[:, 2].index_select(0, j), frame[:, 2].index_select(0, i)) <= -1 + 1e-9
-    if bool(opposite.any()):
-        k = int(opposite.nonzero()[0, 0])
-        raise ValueError(
-            f"the normals at nodes {int(j[k])} and {int(i[k])} (edge {int(j[k])} -> {int(i[k])}) point in "
-            "opposite directions: the normal-rotation transport along that edge is undefined" + hint
-        )
-    logmap = tangent_logmap(pos, frame, edge_index, length)
+    # transports first: opposite normals also leave an edge with no log-map direction, and the
+    # transport's message names the real cause
     if edge_reverse is None:
-        return logmap, transport_angle(frame.index_select(0, j), frame.index_select(0, i))
-    one_way = (j < i).nonzero()[:, 0]
-    angle = transport_angle(frame.index_select(0, j[one_way]), frame.index_select(0, i[one_way]))
-    transport = torch.empty(j.numel(), dtype=angle.dtype, device=angle.device)
-    transport[one_way] = angle
-    transport[edge_reverse[one_way]] = -angle
-    return logmap, transport
+        transport = transport_angle(frame.index_select(0, j), frame.index_select(0, i), edge_index, hint)
+    else:
+        one_way = (j < i).nonzero()[:, 0]
+        angle = transport_angle(frame.index_select(0, j[one_way]), frame.index_select(0, i[one_way]),
+                                edge_index[:, one_way], hint)
+        transport = torch.empty(j.numel(), dtype=angle.dtype, device=angle.device)
+        transport[one_way] = angle
+        transport[edge_reverse[one_way]] = -angle
+    return tangent_logmap(pos, frame, edge_index, length), transport
