@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from .graph_io import GraphFileError, load_graph_payload, save_graph  # noqa: F401 (GraphFileError re-exported)
+from .graph_io import load_graph_payload, save_graph
 
 # Integer attributes that point at edges of the same graph: shifted by the number of edges in a batch.
 EDGE_POINTERS = frozenset({"edge_reverse"})

@@ -1,5 +1,6 @@
-"""The one input check of every layer that takes node features: shapes only, so it costs nothing
-and traces under ``torch.compile``; the diagnosis runs only once the check has failed."""
+"""The input check of the message-passing layers, norms and pools that take ``(x, graph)``: shapes
+only, so it costs nothing and traces under ``torch.compile``; the diagnosis runs only once the
+check has failed. The pointwise layers (nonlinearities, ``EquivariantLinear``) do not call it yet."""
 from __future__ import annotations
 
 import torch

@@ -73,7 +73,7 @@ class GaugeMessagePassing(MessagePassing):
         """Transport, :meth:`message`, PyG's aggregation and :meth:`update`, on plain tensors."""
         j, i = edge_index[0], edge_index[1]
         x_j = self.transport(x.index_select(0, j), edge_transport)
-        # angles and lengths in the geometry's precision, then in the features' (as the fused path)
+        # angles and lengths in the geometry's precision, then in the features' dtype (as the fused path)
         theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0]).to(x.dtype)
         length = edge_logmap.norm(dim=-1).to(x.dtype)
         edge_weight = None if edge_weight is None else edge_weight.to(x.dtype)

@@ -38,15 +38,15 @@ def _coefficients(edge_logmap: Tensor, edge_transport: Tensor, edge_weight: Tens
                   num_radial: int, cutoff: float, dtype) -> Tensor:
     """Per-edge coefficients ``[E, K]``: radial profiles times the edge weight, times the phases
     ``e^{i(s theta + m a)}`` as (Re, Im) when ``ss`` is not empty; ``K = R S 2`` (or ``R``)."""
-    log = edge_logmap.to(dtype)
-    e, radial = log.shape[0], max(num_radial, 1)
-    length = log.norm(dim=-1)
+    # angles and lengths in the geometry's precision, then in the compute dtype (as message passing)
+    e, radial = edge_logmap.shape[0], max(num_radial, 1)
+    length = edge_logmap.norm(dim=-1).to(dtype)
     scale = gaussian_radial(length, num_radial, cutoff) if num_radial else length.new_ones(e, 1)
     if edge_weight is not None:
         scale = scale * edge_weight.to(dtype)[:, None]
     if not ss:
         return scale
-    theta = torch.atan2(log[:, 1], log[:, 0])
+    theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0]).to(dtype)
     angle = theta[:, None] * torch.tensor(ss, dtype=dtype, device=theta.device) + m * edge_transport.to(dtype)[:, None]
     phase = torch.stack([torch.cos(angle), torch.sin(angle)], -1)                           # [E, S, 2]
     return (scale[:, :, None, None] * phase[:, None]).reshape(e, radial * len(ss) * 2)     # [E, (R, S, 2)]
