@@ -40,8 +40,9 @@ def convert_healpix(inp, out, field=None, nest=None, mask=None, overwrite: bool 
 
     from .._files import check_output
     from .healpix_io import healpix_map_graph
+    from .mesh import _float_dtype
 
-    dtype = torch.float32 if dtype is None else getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    dtype = _float_dtype(dtype or torch.float32)
     out = check_output(out, overwrite)  # before the work, not after it
     graph = healpix_map_graph(inp, field=field, graph_nest=True if nest is None else bool(nest), mask=mask,
                               nonfinite=nonfinite, nside=nside, dtype=dtype, progress=progress)

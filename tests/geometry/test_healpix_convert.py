@@ -3,6 +3,7 @@ import logging
 import healpy as hp
 import numpy as np
 import pytest
+import torch
 
 from meshgdl import FramedGraph
 from meshgdl.cli import main
@@ -70,3 +71,13 @@ def test_cli_nonfinite_values_and_apodised_masks(tmp_path, capsys, caplog):
     assert "a file of 0 and 1" in caplog.text
     graph = FramedGraph.load(out)
     assert graph.nest is True and sorted(graph.x[:, 0].tolist()) == [p for p in range(1, 48) if p not in (4, 5)]
+
+
+def test_convert_reads_dtype_names_and_refuses_integers(tmp_path):
+    path = tmp_path / "m.fits"
+    hp.write_map(path, np.arange(12 * 4**2, dtype=np.float64))
+    graph = convert_healpix(path, tmp_path / "a.pt", dtype="torch.float64", progress=False)
+    assert graph.frame.dtype == torch.float64
+    with pytest.raises(ValueError, match="must be a floating dtype"):
+        convert_healpix(path, tmp_path / "b.pt", dtype="int64", progress=False)
+    assert not (tmp_path / "b.pt").exists()
