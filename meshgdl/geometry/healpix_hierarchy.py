@@ -1,7 +1,7 @@
 r"""The nested HEALPix hierarchy: each pixel ``p`` of nside ``n/2`` has the children ``4p .. 4p+3``.
 
 :func:`healpix_coarsen` builds the coarser graph and stores on the finer one what a pooling layer
-needs (:mod:`meshgdl.nn.healpix_pool`):
+needs (:mod:`meshgdl.nn.pool.healpix_pool`):
 
 * ``pool_parent`` :math:`[N]` long: the coarse node of each node's parent pixel, ``-1`` if that
   parent was dropped (a partial sky with ``pessimistic=True``);

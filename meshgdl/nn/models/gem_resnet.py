@@ -5,14 +5,14 @@ import torch
 from torch import Tensor
 
 from ...field_type import FieldType
-from ..equivariant_linear import EquivariantLinear
-from ..gated_nonlinearity import GatedNonlinearity
-from ..gauge_batch_norm import GaugeBatchNorm
-from ..gauge_layer_norm import GaugeLayerNorm
-from ..gem_conv import GemConv
-from ..norm_nonlinearity import NormNonlinearity
+from ..gauge.equivariant_linear import EquivariantLinear
+from ..gauge.gated_nonlinearity import GatedNonlinearity
+from ..gauge.gauge_batch_norm import GaugeBatchNorm
+from ..gauge.gauge_layer_norm import GaugeLayerNorm
+from ..gauge.gem_conv import GemConv
+from ..gauge.norm_nonlinearity import NormNonlinearity
 from ..pool.global_invariant_pool import GlobalInvariantPool
-from ..regular_nonlinearity import RegularNonlinearity
+from ..gauge.regular_nonlinearity import RegularNonlinearity
 
 
 class GemResBlock(torch.nn.Module):

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..lattice_activation import LatticeActivation
-from ..lattice_bilinear import LatticeBilinear
-from ..lattice_conv import LatticeConv
-from ..trace_readout import TraceReadout
-from ..wilson_loop_input import WilsonLoopInput
+from ..lattice.lattice_activation import LatticeActivation
+from ..lattice.lattice_bilinear import LatticeBilinear
+from ..lattice.lattice_conv import LatticeConv
+from ..lattice.trace_readout import TraceReadout
+from ..lattice.wilson_loop_input import WilsonLoopInput
 
 
 class LCNN(torch.nn.Module):

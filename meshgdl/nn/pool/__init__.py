@@ -1,1 +1,2 @@
-"""Pooling: global invariant pooling and hierarchical pooling with transport to the coarse frame."""
+"""Pooling: global invariant pooling, HEALPix nesting, and mesh coarsening with transport to the coarse
+frame."""

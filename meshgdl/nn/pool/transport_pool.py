@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ...field_type import FieldType
-from ..gauge_message_passing import GaugeMessagePassing
+from ..gauge.gauge_message_passing import GaugeMessagePassing
 
 
 class TransportPool(GaugeMessagePassing):

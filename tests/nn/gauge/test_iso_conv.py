@@ -5,7 +5,7 @@ from meshgdl.field_type import FieldType
 from meshgdl.nn import IsoConv
 from meshgdl.testing import assert_gauge_equivariant, assert_permutation_equivariant, assert_rotation_invariant
 
-from .domains import DOMAINS, domain
+from ..domains import DOMAINS, domain
 
 
 @pytest.mark.parametrize("name", DOMAINS)

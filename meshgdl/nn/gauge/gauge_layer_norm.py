@@ -5,8 +5,8 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from ..field_type import FieldType
-from ._input import check_features, graph_num_nodes
+from ...field_type import FieldType
+from .._input import check_features, graph_num_nodes
 
 
 class GaugeLayerNorm(torch.nn.Module):

@@ -8,8 +8,8 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from .cyclic_field_type import CyclicFieldType
-from .functional.angular import rotated_angular_basis
-from .gauge_message_passing import GaugeMessagePassing
+from ..functional.angular import rotated_angular_basis
+from ..gauge.gauge_message_passing import GaugeMessagePassing
 
 
 class CNGroupConv(GaugeMessagePassing):

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from ..field_type import FieldType
+from ...field_type import FieldType
 
 
 class NormNonlinearity(torch.nn.Module):

@@ -7,8 +7,8 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from ..field_type import FieldType
-from .functional.gem_basis import self_basis
+from ...field_type import FieldType
+from ..functional.gem_basis import self_basis
 
 
 class EquivariantLinear(torch.nn.Module):

@@ -96,7 +96,7 @@ def test_fused_equals_the_per_edge_reference_on_a_real_mesh():
     from meshgdl.geometry import load_mesh
     from meshgdl.nn.functional.gem_reference import gem_conv_reference
 
-    from ..conftest import require_data
+    from ...conftest import require_data
 
     mesh = load_mesh(require_data("pymeshlab", "airplane.obj"), dtype=F64, cache=False)
     torch.manual_seed(0)

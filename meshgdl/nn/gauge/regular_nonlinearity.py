@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..field_type import FieldType
+from ...field_type import FieldType
 
 
 class RegularNonlinearity(torch.nn.Module):

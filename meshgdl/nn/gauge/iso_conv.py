@@ -7,9 +7,9 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Parameter
 
-from ..field_type import FieldType
-from .functional.fused import iso_aggregate
-from .functional.gem_basis import gaussian_radial
+from ...field_type import FieldType
+from ..functional.fused import iso_aggregate
+from ..functional.gem_basis import gaussian_radial
 from .gauge_message_passing import GaugeMessagePassing
 
 

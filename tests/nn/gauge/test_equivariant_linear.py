@@ -6,7 +6,7 @@ from meshgdl.nn import EquivariantLinear
 from meshgdl.nn.models import GemResBlock
 from meshgdl.testing import assert_gauge_equivariant
 
-from .domains import DOMAINS, check_all, domain, randomize_biases
+from ..domains import DOMAINS, check_all, domain, randomize_biases
 
 IN, OUT = FieldType([2, 1, 1]), FieldType([3, 2, 0, 1])
 

@@ -12,7 +12,7 @@ from meshgdl.nn.models import GemResNet
 from meshgdl.testing import (assert_gauge_equivariant, assert_healpix_rotation_equivariant,
                              assert_symmetry_equivariant)
 
-from .domains import randomize_biases
+from ..domains import randomize_biases
 
 TYPE = FieldType([2, 1, 1])
 

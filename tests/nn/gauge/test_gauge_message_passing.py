@@ -6,7 +6,7 @@ from meshgdl.nn import GaugeMessagePassing
 from meshgdl.nn.functional.gem_basis import kernel_basis
 from meshgdl.testing import assert_gauge_equivariant
 
-from .domains import domain
+from ..domains import domain
 
 
 class VectorFromScalars(GaugeMessagePassing):

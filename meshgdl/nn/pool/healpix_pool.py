@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .. import ops
-from ..field_type import FieldType
+from ... import ops
+from ...field_type import FieldType
 
 _REDUCE = ("mean", "max")
 

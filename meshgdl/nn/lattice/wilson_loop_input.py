@@ -6,8 +6,8 @@ import itertools
 import torch
 from torch import Tensor
 
-from ..geometry.lattice import lattice_steps, path_product
-from ..observables import _check_fits, _graph_shapes
+from ...geometry.lattice import lattice_steps, path_product
+from ...observables import _check_fits, _graph_shapes
 
 
 class WilsonLoopInput(torch.nn.Module):

@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..field_type import FieldType
+from ...field_type import FieldType
 
 
 class GatedNonlinearity(torch.nn.Module):

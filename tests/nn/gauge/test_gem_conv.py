@@ -6,7 +6,7 @@ from meshgdl.nn import GemConv
 from meshgdl.nn.functional.gem_reference import gem_conv_reference
 from meshgdl.testing import assert_gauge_equivariant, assert_permutation_equivariant, assert_rotation_invariant
 
-from .domains import DOMAINS, domain
+from ..domains import DOMAINS, domain
 
 TYPES = [
     (FieldType([3]), FieldType([2, 1, 1])),
@@ -110,7 +110,7 @@ def test_bad_arguments_raise_clear_errors():
 def test_radial_profiles_tell_near_from_far_neighbours():
     # Two rings at once: a 12-nearest-neighbour cloud. Stretching the log maps (same directions)
     # changes the output only when the kernel has a radial profile.
-    from .domains import point_cloud_graph
+    from ..domains import point_cloud_graph
 
     graph = point_cloud_graph(torch.randn(80, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64), k=12)
     stretched = graph.clone()

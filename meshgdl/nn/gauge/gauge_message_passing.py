@@ -7,9 +7,9 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 
-from .. import ops
-from ..field_type import FieldType
-from ._input import check_features, graph_num_nodes
+from ... import ops
+from ...field_type import FieldType
+from .._input import check_features, graph_num_nodes
 
 
 class GaugeMessagePassing(MessagePassing):

@@ -6,10 +6,10 @@ import torch
 from meshgdl.field_type import FieldType
 from meshgdl.nn import (GatedNonlinearity, GaugeBatchNorm, GaugeLayerNorm, GemConv, NormNonlinearity,
                         RegularNonlinearity)
-from meshgdl.nn.regular_nonlinearity import regular_nonlinearity_error
+from meshgdl.nn.gauge.regular_nonlinearity import regular_nonlinearity_error
 from meshgdl.testing import assert_gauge_equivariant
 
-from .domains import DOMAINS, Chain, check_all, domain, randomize_biases
+from ..domains import DOMAINS, Chain, check_all, domain, randomize_biases
 
 TYPE = FieldType.uniform(3, 2)
 

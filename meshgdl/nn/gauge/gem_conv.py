@@ -7,9 +7,9 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from ..field_type import FieldType
-from .functional.gem_basis import gaussian_radial, num_basis, phase_coefficients, phases, self_basis
-from .functional.fused import fused_columns, gem_aggregate
+from ...field_type import FieldType
+from ..functional.gem_basis import gaussian_radial, num_basis, phase_coefficients, phases, self_basis
+from ..functional.fused import fused_columns, gem_aggregate
 from .gauge_message_passing import GaugeMessagePassing
 
 

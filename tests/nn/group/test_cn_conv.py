@@ -8,7 +8,7 @@ from meshgdl.nn import CNGroupConv, CNLiftingConv, CNOrientationPool, CyclicFiel
 from meshgdl.testing import (assert_gauge_equivariant, assert_permutation_equivariant, assert_rotation_invariant,
                              assert_symmetry_equivariant)
 
-from .domains import Chain, domain, grid_rotation, randomize_biases
+from ..domains import Chain, domain, grid_rotation, randomize_biases
 
 
 def cnn(order):

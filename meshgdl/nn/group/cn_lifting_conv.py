@@ -7,10 +7,10 @@ import torch
 from torch import Tensor
 from torch.nn import Parameter
 
-from ..field_type import FieldType
+from ...field_type import FieldType
 from .cyclic_field_type import CyclicFieldType
-from .functional.angular import rotated_angular_basis
-from .gauge_message_passing import GaugeMessagePassing
+from ..functional.angular import rotated_angular_basis
+from ..gauge.gauge_message_passing import GaugeMessagePassing
 
 
 class CNLiftingConv(GaugeMessagePassing):
@@ -25,7 +25,7 @@ class CNLiftingConv(GaugeMessagePassing):
     with :math:`\psi_{oc}(\phi) = \sum_{k \le L} a_{ock} \cos k\phi + b_{ock} \sin k\phi`
     (``L = 4`` resolves all eight directions of a 3 x 3 stencil) and
     :math:`w_{ij} = 1 / \deg i`. The output is a
-    :class:`~meshgdl.nn.cyclic_field_type.CyclicFieldType`: turning the frame by
+    :class:`~meshgdl.nn.group.cyclic_field_type.CyclicFieldType`: turning the frame by
     :math:`2\pi q / N` relabels the orientations, which makes the layer exactly equivariant to the
     rotations of a grid by multiples of :math:`2\pi / N` that map the grid onto itself.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..geometry.lattice import lattice_steps
+from ...geometry.lattice import lattice_steps
 from ._lattice import as_complex, check_features, complex_parameter, dagger, identity_like
 
 

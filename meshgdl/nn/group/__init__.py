@@ -1,0 +1,1 @@
+"""Group convolutions with regular representations of finite rotation groups."""

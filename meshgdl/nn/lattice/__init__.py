@@ -1,0 +1,1 @@
+"""Lattice gauge-equivariant layers (L-CNN): transport of matrix features along the links."""
