@@ -1,5 +1,5 @@
 """Equivariant layers, by family: ``gauge/`` (message passing on framed graphs, nonlinearities, norms),
-``group/`` (C_N group convolutions), ``lattice/`` (L-CNN layers), ``pool/`` (hierarchies and global
+``group/`` (C_N group convolutions), ``lattice/`` (L-CNN layers), ``attention/`` (HEAL-SWIN windows), ``pool/`` (hierarchies and global
 pooling), ``functional/`` (kernel bases, fused aggregation, references) and ``models/``."""
 from .._lazy import lazy_module
 
@@ -30,6 +30,14 @@ _EXPORTS = {
     "LatticeActivation": ".lattice.lattice_activation",
     "TraceReadout": ".lattice.trace_readout",
     "WilsonLoopInput": ".lattice.wilson_loop_input",
+    "HealpixSky": ".attention.healpix_sky",
+    "HealpixWindowAttention": ".attention.healpix_window_attention",
+    "HealSwinBlock": ".attention.heal_swin_block",
+    "HealpixPatchEmbed": ".attention.healpix_patch_embed",
+    "HealpixPatchMerging": ".attention.healpix_patch_merging",
+    "HealpixPatchExpanding": ".attention.healpix_patch_expanding",
+    "HealSwin": ".models.heal_swin",
+    "HealSwinUNet": ".models.heal_swin",
     "models": ".models",
     "LCNN": ".models.lcnn",
 }

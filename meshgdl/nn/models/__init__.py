@@ -5,6 +5,8 @@ _EXPORTS = {
     "GemResNet": ".gem_resnet",
     "GemResBlock": ".gem_resnet",
     "LCNN": ".lcnn",
+    "HealSwin": ".heal_swin",
+    "HealSwinUNet": ".heal_swin",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

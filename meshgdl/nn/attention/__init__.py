@@ -1,0 +1,2 @@
+"""Attention on HEALPix (HEAL-SWIN): windows of consecutive NESTED pixels, their shifts, and the
+patch layers of a hierarchical transformer."""
