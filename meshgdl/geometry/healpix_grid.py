@@ -31,7 +31,7 @@ direction, which is what regular-representation group convolutions
   0 inside a face and a quarter turn fixed by the seam across one.
 
   It is the Levi-Civita transport between these frames rounded to the nearest quarter turn, with a
-  rounding error below :math:`45^\circ` (measured: under :math:`40^\circ` at nside 128), on every
+  rounding error below :math:`38^\circ` (:math:`37.2^\circ` at nside 128), on every
   edge that does not touch one of the 24 pixels with 7 neighbours. At those pixels it cannot be: the
   three faces around each of the 8 points where three faces meet unfold into a grid of
   :math:`270^\circ`, not :math:`360^\circ`, so around the triangle of its three corner pixels the

@@ -61,7 +61,7 @@ def test_transports_are_levi_civita_rounded_to_quarter_turns_away_from_the_cones
     corner = _corner_pixels(grid)
     assert int(corner.sum()) == 24
     away = ~(corner[grid.edge_index[0]] | corner[grid.edge_index[1]])
-    assert error[away].abs().max() < math.radians(41)  # measured 41.7 degrees at nside 4, < 40 above
+    assert error[away].abs().max() < math.radians(38)  # measured: 5.0, 34.3, 36.7, 37.2 at nside 2, 8, 32, 128
     rounded = torch.round(exact.edge_transport / (math.pi / 2)) * (math.pi / 2)
     assert torch.equal(wrap_angle(rounded - grid.edge_transport)[away], torch.zeros(int(away.sum()), dtype=torch.float64))
     # log maps: exact grid directions, off the true geodesic directions by the grid's skew
