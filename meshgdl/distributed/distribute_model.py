@@ -1,0 +1,93 @@
+r"""Run a model of :mod:`meshgdl.nn` on a :class:`~meshgdl.distributed.GraphPart`: every
+message-passing layer exchanges the halo first and returns the owned rows; pointwise layers
+(nonlinearities, layer norms, ``EquivariantLinear``) need nothing."""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch_geometric.nn import MessagePassing
+
+from .graph_part import GraphPart
+from .halo_exchange import halo_exchange
+
+# layers whose output at a node depends on more than its in-edges of one graph: pooling between
+# levels, global pooling, windows; each would need its own exchange
+_UNSUPPORTED = ("TransportPool", "HealpixPool", "HealpixUnpool", "GlobalInvariantPool", "HealpixWindowAttention",
+                "HealSwinBlock", "HealpixPatchEmbed", "HealpixPatchMerging", "HealpixPatchExpanding",
+                "LatticeConv", "LatticeBilinear", "WilsonLoopInput", "TraceReadout")
+
+
+def _exchange_first(module, args, kwargs):
+    if len(args) < 2 or not isinstance(args[1], GraphPart):
+        return None  # called on a whole graph: the model works unchanged
+    x, part = args[0], args[1]
+    node_dim = x.dim() - 2  # [N, C] or [B, N, C]
+    # the forward hook sees the local graph; remember which one, so that a later call of the same
+    # layer on a whole graph (after a failed call, say) is never cut
+    module.__dict__["_halo_call"] = (part.graph, part.num_owned, node_dim)
+    return (halo_exchange(x, part, node_dim, module._halo_group), part.graph) + tuple(args[2:]), kwargs
+
+
+def _keep_owned(module, args, kwargs, output):
+    call = module.__dict__.pop("_halo_call", None)
+    if call is None or len(args) < 2 or args[1] is not call[0]:
+        return None
+    return output.narrow(call[2], 0, call[1])
+
+
+def _refuse_batch_statistics(module, args):
+    if module.training:
+        raise RuntimeError(f"{type(module).__name__} in training mode normalises by statistics over all nodes, "
+                           "which a partitioned graph spreads over ranks; use GaugeLayerNorm (norm='layer'), no "
+                           "norm, or call model.eval() to normalise with the running statistics")
+
+
+def distribute(model: torch.nn.Module, group=None) -> torch.nn.Module:
+    r"""Make ``model`` run on a partitioned graph: ``model(x[part.owned], part)`` on every rank
+    gives the owned rows of ``model(x, graph)``, forward and backward.
+
+    Hooks are registered on every message-passing layer (subclasses of PyG's ``MessagePassing``:
+    :class:`~meshgdl.nn.GemConv`, :class:`~meshgdl.nn.IsoConv`, the C_N convolutions, your own
+    :class:`~meshgdl.nn.GaugeMessagePassing`): when a layer is called as ``layer(x, part)``, it
+    runs as ``layer(halo_exchange(x, part), part.graph)`` and returns the owned rows. Called with a
+    whole graph, the model is unchanged; its ``state_dict`` is unchanged either way, so
+    checkpoints move between one process and many.
+
+    :class:`~meshgdl.nn.GaugeBatchNorm` in training mode raises (its statistics span all ranks);
+    layers that pool, attend over windows or act on lattices are refused here.
+
+    Args:
+        model (torch.nn.Module): the model, changed in place and returned.
+        group: the ``torch.distributed`` process group of the exchange (default: the world)
+    """
+    from ..nn.gauge.gauge_batch_norm import GaugeBatchNorm
+
+    for name, module in model.named_modules():
+        kind = type(module).__name__
+        if kind in _UNSUPPORTED:
+            raise ValueError(f"{name or 'the model'} is a {kind}, which distribute does not support: only "
+                             "message passing on one graph and pointwise layers run on a partitioned graph")
+        if getattr(module, "_halo_group", False) is not False:
+            continue  # distributed already
+        if isinstance(module, MessagePassing):
+            module._halo_group = group
+            module.register_forward_pre_hook(_exchange_first, with_kwargs=True)
+            module.register_forward_hook(_keep_owned, with_kwargs=True)
+        elif isinstance(module, GaugeBatchNorm):
+            module._halo_group = group
+            module.register_forward_pre_hook(_refuse_batch_statistics)
+    return model
+
+
+def reduce_gradients(model: torch.nn.Module, group=None) -> None:
+    r"""Sum every parameter's gradient over the ranks, in place.
+
+    On a partitioned graph each rank's loss is its share of the global loss (for a mean over
+    nodes: the sum over its owned nodes divided by the global node count), so the global gradient
+    is the sum over ranks. (DDP averages instead, which divides it by :math:`P`.)
+    """
+    for param in model.parameters():
+        if param.grad is None:
+            # every rank must join each all_reduce, so a parameter without gradient sends zeros
+            param.grad = torch.zeros_like(param)
+        dist.all_reduce(param.grad, group=group)
