@@ -16,7 +16,7 @@ _EXPORTS = {
     "GraphPart": ".graph_part",
     "build_part": ".graph_part",
     "partition_graph": ".graph_part",
-    "halo_exchange": ".halo_exchange",
+    "halo_exchange": ".exchange",
     "distribute": ".distribute_model",
     "reduce_gradients": ".distribute_model",
 }

@@ -8,7 +8,7 @@ import torch.distributed as dist
 from torch_geometric.nn import MessagePassing
 
 from .graph_part import GraphPart
-from .halo_exchange import halo_exchange
+from .exchange import halo_exchange
 
 # layers whose output at a node depends on more than its in-edges of one graph: pooling between
 # levels, global pooling, windows; each would need its own exchange
