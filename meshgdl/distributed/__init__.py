@@ -16,6 +16,7 @@ _EXPORTS = {
     "GraphPart": ".graph_part",
     "build_part": ".graph_part",
     "partition_graph": ".graph_part",
+    "healpix_part": ".healpix_split",
     "halo_exchange": ".exchange",
     "distribute": ".distribute_model",
     "reduce_gradients": ".distribute_model",

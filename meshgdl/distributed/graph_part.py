@@ -33,7 +33,8 @@ class GraphPart:
         graph (FramedGraph): the local graph, :math:`N_\text{own} + N_\text{halo}` nodes.
         num_owned (int): :math:`N_\text{own}`.
         node_global (Tensor): :math:`[N_\text{own} + N_\text{halo}]` global node ids.
-        edge_global (Tensor): :math:`[E_\text{local}]` global edge ids of the local edges.
+        edge_global (Tensor, optional): :math:`[E_\text{local}]` global edge ids of the local edges
+            (``None`` for a part built without the global graph, :func:`healpix_part`).
         send_index (Tensor): :math:`[S]` local ids (owned) of the rows sent, grouped by destination.
         send_counts (list[int]), recv_counts (list[int]): rows to and from each rank.
     """
@@ -43,7 +44,7 @@ class GraphPart:
     graph: FramedGraph
     num_owned: int
     node_global: Tensor
-    edge_global: Tensor
+    edge_global: Tensor | None
     send_index: Tensor
     send_counts: list
     recv_counts: list
@@ -66,9 +67,10 @@ class GraphPart:
 
     def to(self, device) -> "GraphPart":
         """The part with its graph and tables on ``device`` (NCCL exchanges GPU tensors)."""
+        edge_global = None if self.edge_global is None else self.edge_global.to(device)
         return GraphPart(self.rank, self.num_parts, self.graph.to(device), self.num_owned,
-                         self.node_global.to(device), self.edge_global.to(device),
-                         self.send_index.to(device), self.send_counts, self.recv_counts)
+                         self.node_global.to(device), edge_global, self.send_index.to(device),
+                         self.send_counts, self.recv_counts)
 
     def __repr__(self) -> str:
         return (f"GraphPart(rank={self.rank}/{self.num_parts}, owned={self.num_owned:,}, halo={self.num_halo:,}, "
@@ -111,10 +113,15 @@ def build_part(graph: FramedGraph, assignment, rank: int, num_parts: int | None 
         rank (int): the part to build.
         num_parts (int, optional): :math:`P` (default: ``max(assignment) + 1``)
     """
-    n = graph.num_nodes
-    a, p = check_assignment(assignment, n, num_parts)
+    a, p = check_assignment(assignment, graph.num_nodes, num_parts)
     if not 0 <= rank < p:
         raise ValueError(f"rank must be in 0..{p - 1}, got {rank}")
+    return cut_part(graph, a, rank, p)
+
+
+def cut_part(graph: FramedGraph, a: Tensor, rank: int, p: int) -> GraphPart:
+    """:func:`build_part` without the checks, for a graph that holds only some parts' nodes."""
+    n = graph.num_nodes
     src, dst = graph.edge_index.cpu()
     owned = (a == rank).nonzero().flatten()
     edge_global = (a[dst] == rank).nonzero().flatten()
