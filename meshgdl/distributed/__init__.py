@@ -17,6 +17,7 @@ _EXPORTS = {
     "build_part": ".graph_part",
     "partition_graph": ".graph_part",
     "healpix_part": ".healpix_split",
+    "healpix_halo_sizes": ".healpix_sizes",
     "halo_exchange": ".exchange",
     "distribute": ".distribute_model",
     "reduce_gradients": ".distribute_model",

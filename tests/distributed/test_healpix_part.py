@@ -32,3 +32,14 @@ def test_healpix_part_equals_the_cut_of_the_whole_sky(nside, num_parts, masked):
 def test_healpix_part_checks_rank():
     with pytest.raises(ValueError, match=r"rank must be in 0..1"):
         healpix_part(2, 2, 2)
+
+
+@pytest.mark.parametrize("nside, num_parts", [(1, 2), (2, 12), (8, 2), (8, 3), (8, 5), (8, 7), (16, 16), (16, 48)])
+def test_closed_form_halo_sizes_equal_the_tables(nside, num_parts):
+    from meshgdl.distributed import healpix_halo_sizes, partition_graph
+
+    parts = partition_graph(healpix_graph(nside), num_parts)
+    sizes = healpix_halo_sizes(nside, num_parts)
+    assert sizes["owned"].tolist() == [p.num_owned for p in parts]
+    assert sizes["halo"].tolist() == [p.num_halo for p in parts]
+    assert sizes["sent"].tolist() == [sum(p.send_counts) for p in parts]
