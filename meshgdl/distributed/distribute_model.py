@@ -18,25 +18,30 @@ _UNSUPPORTED = ("TransportPool", "HealpixPool", "HealpixUnpool", "GlobalInvarian
 
 
 def _exchange_first(module, args, kwargs):
-    if len(args) < 2 or not isinstance(args[1], GraphPart):
+    part = args[1] if len(args) > 1 else kwargs.get("graph")
+    if not isinstance(part, GraphPart):
         return None  # called on a whole graph: the model works unchanged
-    x, part = args[0], args[1]
+    x = args[0] if args else kwargs.pop("x")
     node_dim = x.dim() - 2  # [N, C] or [B, N, C]
     # the forward hook sees the local graph; remember which one, so that a later call of the same
     # layer on a whole graph (after a failed call, say) is never cut
     module.__dict__["_halo_call"] = (part.graph, part.num_owned, node_dim)
-    return (halo_exchange(x, part, node_dim, module._halo_group), part.graph) + tuple(args[2:]), kwargs
+    x = halo_exchange(x, part, node_dim, module._halo_group)
+    if len(args) > 1:
+        return (x, part.graph) + tuple(args[2:]), kwargs
+    return (x,), {**kwargs, "graph": part.graph}
 
 
 def _keep_owned(module, args, kwargs, output):
     call = module.__dict__.pop("_halo_call", None)
-    if call is None or len(args) < 2 or args[1] is not call[0]:
+    graph = args[1] if len(args) > 1 else kwargs.get("graph")
+    if call is None or graph is not call[0]:
         return None
     return output.narrow(call[2], 0, call[1])
 
 
 def _refuse_batch_statistics(module, args):
-    if module.training:
+    if module.training and module._halo_state["on_part"]:
         raise RuntimeError(f"{type(module).__name__} in training mode normalises by statistics over all nodes, "
                            "which a partitioned graph spreads over ranks; use GaugeLayerNorm (norm='layer'), no "
                            "norm, or call model.eval() to normalise with the running statistics")
@@ -53,8 +58,8 @@ def distribute(model: torch.nn.Module, group=None) -> torch.nn.Module:
     whole graph, the model is unchanged; its ``state_dict`` is unchanged either way, so
     checkpoints move between one process and many.
 
-    :class:`~meshgdl.nn.GaugeBatchNorm` in training mode raises (its statistics span all ranks);
-    layers that pool, attend over windows or act on lattices are refused here.
+    :class:`~meshgdl.nn.GaugeBatchNorm` in training mode raises on a part (its statistics span all
+    ranks); layers that pool, attend over windows or act on lattices are refused here.
 
     Args:
         model (torch.nn.Module): the model, changed in place and returned.
@@ -62,6 +67,19 @@ def distribute(model: torch.nn.Module, group=None) -> torch.nn.Module:
     """
     from ..nn.gauge.gauge_batch_norm import GaugeBatchNorm
 
+    # norms are called without the graph, so the model's own call tells whether it runs on a part
+    state = {"on_part": False}
+
+    def enter(module, args, kwargs):
+        state["on_part"] = any(isinstance(a, GraphPart) for a in (*args, *kwargs.values()))
+
+    def leave(module, args, kwargs, output):
+        state["on_part"] = False
+
+    if getattr(model, "_halo_state", None) is None:
+        model._halo_state = state
+        model.register_forward_pre_hook(enter, with_kwargs=True)
+        model.register_forward_hook(leave, with_kwargs=True, always_call=True)
     for name, module in model.named_modules():
         kind = type(module).__name__
         if kind in _UNSUPPORTED:
@@ -74,7 +92,7 @@ def distribute(model: torch.nn.Module, group=None) -> torch.nn.Module:
             module.register_forward_pre_hook(_exchange_first, with_kwargs=True)
             module.register_forward_hook(_keep_owned, with_kwargs=True)
         elif isinstance(module, GaugeBatchNorm):
-            module._halo_group = group
+            module._halo_group, module._halo_state = group, model._halo_state
             module.register_forward_pre_hook(_refuse_batch_statistics)
     return model
 

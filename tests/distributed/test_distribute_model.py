@@ -29,6 +29,7 @@ def test_batch_statistics_and_global_pooling_are_refused():
     x = torch.randn(graph.num_nodes, 2, dtype=torch.float64)
     with pytest.raises(RuntimeError, match="use GaugeLayerNorm"):
         model(x, part)
+    model(x, graph)  # a whole graph trains as before
     model.eval()
     model(x, part)  # running statistics are pointwise
     with pytest.raises(ValueError, match="pool.*GlobalInvariantPool, which distribute does not support"):
@@ -43,3 +44,11 @@ def test_halo_exchange_checks_its_input():
         halo_exchange(x, parts[0])
     with pytest.raises(RuntimeError, match="init_process_group"):
         halo_exchange(x[parts[0].owned], parts[0])
+
+
+def test_the_part_may_be_passed_by_keyword():
+    graph = icosphere_graph()
+    (part,) = partition_graph(graph, assignment=torch.zeros(graph.num_nodes, dtype=torch.long))
+    conv = distribute(build_model("stack").convs[0])
+    x = torch.randn(graph.num_nodes, 2, dtype=torch.float64)
+    torch.testing.assert_close(conv(x, graph=part), conv(x, graph), atol=0, rtol=0)

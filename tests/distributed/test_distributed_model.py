@@ -16,6 +16,11 @@ def _rank_main(rank, parts, inputs, out):
         y, x_grad, _ = loss_and_grads(model, x[part.owned], part, weight[part.owned])
         reduce_gradients(model)
         result[name] = (y, x_grad, {k: p.grad for k, p in model.named_parameters()})
+    # features [B, N, C] over one shared graph exchange along the node dimension
+    conv = distribute(build_model("stack").convs[0])
+    batched = torch.stack([x, 2 * x])[:, part.owned].clone().requires_grad_()
+    conv(batched, part).sum().backward()
+    result["batched"] = (conv(batched.detach(), part).detach(), batched.grad)
     torch.save(result, out / f"rank{rank}.pt")
 
 
@@ -40,6 +45,12 @@ def test_two_ranks_equal_the_whole_graph(graph_name, tmp_path):
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert sorted(torch.cat([r["owned"] for r in ranks]).tolist()) == list(range(graph.num_nodes))
+    conv = build_model("stack").convs[0]
+    batched = torch.stack([x, 2 * x]).requires_grad_()
+    conv(batched, graph).sum().backward()
+    for r in ranks:
+        torch.testing.assert_close(r["batched"][0], conv(batched, graph)[:, r["owned"]], atol=1e-12, rtol=0)
+        torch.testing.assert_close(r["batched"][1], batched.grad[:, r["owned"]], atol=1e-12, rtol=0)
     for name in ("stack", "resnet"):
         y, x_grad, grads = loss_and_grads(build_model(name), x, graph, weight)
         for r in ranks:
