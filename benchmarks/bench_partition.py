@@ -190,7 +190,10 @@ def main():
         import torch
 
         torch.set_num_threads(args.threads)
-        result = _single(args.nside, args.steps) if args.worker == "single" else _parted(args.nside, args.steps, args.parts)
+        if args.worker == "single":
+            result = _single(args.nside, args.steps)
+        else:
+            result = _parted(args.nside, args.steps, args.parts)
         print(json.dumps(result))
         return
     runs = []
@@ -237,7 +240,8 @@ def write_report(runs: list, out: Path) -> None:
                          f"{'failed: ' + s['error'] if 'error' in s else 'not run: ' + s['skipped']} | |")
         else:
             lines.append(f"| {run['nside']} | {s['nodes']:,} | {s['edges']:,} | 1 process | {s['build_s']:.1f} | "
-                         f"{s['step_s']:.2f} | {_gib(s['peak_bytes'])} ({_gib(s['peak_bytes'] - s['import_bytes'])}) | 0 |")
+                         f"{s['step_s']:.2f} | {_gib(s['peak_bytes'])} "
+                         f"({_gib(s['peak_bytes'] - s['import_bytes'])}) | 0 |")
         if {"error", "skipped"} & set(p):
             lines.append(f"| {run['nside']} | | | {run['parts']} processes | | | "
                          f"{'failed: ' + p['error'] if 'error' in p else 'not run: ' + p['skipped']} | |")
