@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from meshgdl import FieldType
-from meshgdl.nn import GemConv, NormNonlinearity
+from meshgdl.nn import GemConv, IsoConv, NormNonlinearity
 
 
 def icosphere_graph():
@@ -35,19 +35,24 @@ def sky_graph():
 
 
 class GemStack(torch.nn.Module):
-    """Three GemConv layers with norm nonlinearities between them: scalars -> frequencies 0..2 -> scalars."""
+    """Three GemConv layers with norm nonlinearities between them (scalars -> frequencies 0..2 ->
+    scalars; radial profiles in the first, PyG message passing in the second), then an IsoConv."""
 
     def __init__(self, in_channels: int = 2, out_channels: int = 3):
         super().__init__()
         hidden = FieldType.uniform(3, 2)
-        self.convs = torch.nn.ModuleList([GemConv(FieldType.scalars(in_channels), hidden), GemConv(hidden, hidden),
-                                          GemConv(hidden, FieldType.scalars(out_channels))])
+        self.convs = torch.nn.ModuleList([
+            GemConv(FieldType.scalars(in_channels), hidden, num_radial=2, cutoff=0.3),
+            GemConv(hidden, hidden, fused=False),
+            GemConv(hidden, FieldType.scalars(out_channels)),
+        ])
+        self.iso = IsoConv(out_channels, out_channels, num_radial=2, cutoff=0.3)
         self.act = NormNonlinearity(hidden)
 
     def forward(self, x, graph):
         for conv in self.convs[:-1]:
             x = self.act(conv(x, graph))
-        return self.convs[-1](x, graph)
+        return self.iso(torch.tanh(self.convs[-1](x, graph)), graph)
 
 
 def build_model(name: str) -> torch.nn.Module:

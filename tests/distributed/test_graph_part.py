@@ -42,9 +42,9 @@ def test_parts_match_brute_force(name):
         sub = part.graph
         assert sub.num_nodes == len(owned) + len(halo)
         assert part.node_global[sub.edge_index].t().tolist() == [edges[e] for e in local_edges]
-        for key in ("edge_logmap", "edge_transport"):
+        for key in ("edge_logmap", "edge_transport") + (("edge_weight",) if name == "mesh" else ()):
             assert torch.equal(sub[key], graph[key][local_edges])
-        for key in ("pos", "frame") + (("pixel",) if name == "sky" else ()):
+        for key in ("pos", "frame", "node_area") + (("pixel",) if name == "sky" else ()):
             assert torch.equal(sub[key], graph[key][part.node_global])
         sub.validate()
         # what r sends to q: its owned nodes that have an edge into a node of q, in global order
