@@ -20,6 +20,7 @@ _EXPORTS = {
     "nn": ".nn",
     "testing": ".testing",
     "datasets": ".datasets",
+    "distributed": ".distributed",
     "groups": ".groups",
     "observables": ".observables",
 }
