@@ -22,6 +22,8 @@ _EXPORTS = {
     "datasets": ".datasets",
     "groups": ".groups",
     "observables": ".observables",
+    "ntk": ".ntk",
+    "ensembles": ".ensembles",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

@@ -97,3 +97,12 @@ def test_bad_arguments_are_named():
     frozen = NTKMLP(3, 4).requires_grad_(False)
     with pytest.raises(ValueError, match="no parameters that require grad"):
         empirical_ntk(frozen, torch.randn(2, 3))
+
+
+def test_packages_load_lazily():
+    import subprocess
+    import sys
+
+    code = "import sys, meshgdl, meshgdl.ntk, meshgdl.ensembles; assert 'torch' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
