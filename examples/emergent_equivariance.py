@@ -117,8 +117,9 @@ def markdown(results, cfg, mode, seconds, record) -> str:
     for key, per_training in results.items():
         lines += [f"### {key}: orbit-same predictions (of {key[1:]}) against ensemble size, mean ± std over "
                   "disjoint ensembles", "",
-                  "| training | test set | " + " | ".join(f"M = {s}" for s in sizes) + f" | accuracy (M = {sizes[-1]}) |",
-                  "|---|---|" + "---|" * (len(sizes) + 1)]
+                  "| training | test set | " + " | ".join(f"M = {s}" for s in sizes)
+                  + f" | divergence (M = 1 → {sizes[-1]}) | accuracy (M = {sizes[-1]}) |",
+                  "|---|---|" + "---|" * (len(sizes) + 2)]
         for label, per_set in per_training.items():
             for name, rows in per_set.items():
                 by_size = {r["size"]: f"{r['orbit_same']:.2f} ± {r['orbit_same_std']:.2f}" for r in rows}
@@ -126,8 +127,11 @@ def markdown(results, cfg, mode, seconds, record) -> str:
                 if label.startswith("NTK"):  # one infinite ensemble: its value in the last column
                     by_size = {sizes[-1]: f"{rows[0]['orbit_same']:.2f} (M = ∞)"}
                 cells = [by_size.get(s, "") for s in sizes]
+                cells.append(f"{rows[0]['divergence']:.3g} → {rows[-1]['divergence']:.3g}")
                 lines.append(f"| {label} | {name} | " + " | ".join(cells) + f" | {'' if acc is None else f'{acc:.3f}'} |")
         lines.append("")
+    lines += ["Divergence: the mean over g of KL(p(x) || p(g x)) of the ensemble's probabilities, for one member "
+              "and for the whole ensemble.", ""]
     lines += ["### The paper's out-of-distribution numbers (Gerken and Kessel 2024, rotated Fashion-MNIST)", "",
               "| | C4 | C8 | C16 |", "|---|---|---|---|"]
     lines += [f"| {row} | " + " | ".join(v[g] for g in ("C4", "C8", "C16")) + " |" for row, v in PAPER_OOD.items()]
