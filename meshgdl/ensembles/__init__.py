@@ -9,6 +9,7 @@ _EXPORTS = {
     "ensemble_outputs": ".batched",
     "CyclicRotations": ".augment",
     "HealpixPolarRotations": ".augment",
+    "PeriodicTranslations": ".augment",
     "rotate_images": ".augment",
     "orbit": ".augment",
     "augment_full_orbit": ".augment",

@@ -3,7 +3,7 @@ r"""Group-orbit data augmentation for the symmetries meshgdl knows.
 A group is an object with ``order`` (:math:`|G|`) and ``act(x, g)`` for ``g = 0 .. order - 1``,
 element 0 the identity: :class:`CyclicRotations` of grid images (exact for multiples of
 :math:`90^\circ`, bilinear interpolation otherwise) and :class:`HealpixPolarRotations` of HEALPix
-maps (exact). :func:`augment_full_orbit` adds every :math:`g x` for every sample, the augmentation
+maps (exact), and :class:`PeriodicTranslations` of periodic lattices (exact). :func:`augment_full_orbit` adds every :math:`g x` for every sample, the augmentation
 under which the mean of an infinite ensemble is exactly invariant (Gerken and Kessel 2024);
 :func:`augment_random` draws one element per sample, as is usual in training.
 """
@@ -100,6 +100,36 @@ class HealpixPolarRotations:
 
     def __repr__(self) -> str:
         return f"HealpixPolarRotations(npix={self.perms[0].numel()})"
+
+
+class PeriodicTranslations:
+    r"""The translations of a periodic lattice ``shape = (L_1, ..., L_d)`` (the last ``d`` dimensions
+    of ``x``), element ``g`` the shift by the multi-index ``unravel(g, shape)`` (``torch.roll``, exact).
+
+    Together with :class:`CyclicRotations` (C4 maps a periodic square lattice onto itself) these are
+    the symmetries of the Ising model's lattice.
+
+    Shapes:
+        - ``act(x, g)``: :math:`[..., L_1, \dots, L_d]` to the same shape.
+    """
+
+    def __init__(self, shape: tuple[int, ...]):
+        shape = tuple(int(s) for s in shape)
+        if not shape or min(shape) < 1:
+            raise ValueError(f"shape must list positive lattice sizes, got {shape}")
+        self.shape, self.order = shape, math.prod(shape)
+
+    def act(self, x: Tensor, g: int) -> Tensor:
+        if tuple(x.shape[-len(self.shape):]) != self.shape:
+            raise ValueError(f"x ends in {tuple(x.shape[-len(self.shape):])}, the lattice is {self.shape}")
+        shifts, rest = [], g % self.order
+        for size in reversed(self.shape):
+            rest, s = divmod(rest, size)
+            shifts.append(s)
+        return torch.roll(x, tuple(reversed(shifts)), dims=tuple(range(-len(self.shape), 0)))
+
+    def __repr__(self) -> str:
+        return f"PeriodicTranslations({self.shape})"
 
 
 def orbit(x: Tensor, group) -> Tensor:

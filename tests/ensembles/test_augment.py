@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from meshgdl.ensembles import (CyclicRotations, HealpixPolarRotations, accuracy, augment_full_orbit, augment_random,
+from meshgdl.ensembles import (CyclicRotations, HealpixPolarRotations, PeriodicTranslations, accuracy, augment_full_orbit, augment_random,
                                ensemble_size_curve, orbit, orbit_divergence, orbit_same_predictions, rotate_images)
 from meshgdl.ensembles.augment import _interpolated_rotation
 
@@ -89,3 +89,18 @@ def test_ensemble_size_curve_averages_members():
     assert rows[2]["orbit_same"] == pytest.approx(orbit_same_predictions(members.mean(0)).double().mean().item())
     with pytest.raises(ValueError, match="between 1 and"):
         ensemble_size_curve(members, [9])
+
+
+def test_periodic_translations_visit_every_shift_once():
+    x = torch.arange(12.0).reshape(3, 4)
+    group = PeriodicTranslations((3, 4))
+    copies = orbit(x, group)  # [12, 3, 4]
+    # every copy puts a different site at the origin, and every site's value appears exactly once there
+    assert sorted(copies[:, 0, 0].tolist()) == list(range(12))
+    torch.testing.assert_close(group.act(x, 1 * 4 + 2), torch.roll(x, (1, 2), dims=(0, 1)))
+    # an Ising observable, the energy of a periodic configuration, is invariant under the whole group
+    spins = torch.randint(0, 2, (3, 4)).double() * 2 - 1
+    energy = lambda s: -(s * s.roll(1, 0) + s * s.roll(1, 1)).sum()  # noqa: E731
+    assert all(energy(c) == energy(spins) for c in orbit(spins, group))
+    with pytest.raises(ValueError, match="the lattice is"):
+        group.act(torch.zeros(4, 3), 1)
