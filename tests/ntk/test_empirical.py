@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from meshgdl import gauge_transform
 from meshgdl.geometry import grid_graph, healpix_graph
 from meshgdl.nn import FieldType, GemConv, IsoConv
 from meshgdl.ntk import NTKGraphNet, NTKMLP, empirical_ntk, empirical_ntk_reference
@@ -60,7 +61,12 @@ def test_gem_conv_on_grid_node_level():
     graph = grid_graph(3, 4, dtype=torch.float64)
     model = GemNet(fused=False).double()
     x = torch.randn(12, 2, dtype=torch.float64)
-    assert _agree(model, (x, graph)).shape == (12, 12, 3, 3)
+    theta = _agree(model, (x, graph))
+    assert theta.shape == (12, 12, 3, 3)
+    # a gauge-equivariant model with scalar inputs and outputs has a gauge-invariant NTK
+    moved = gauge_transform(graph, torch.rand(12, dtype=torch.float64) * 6.28)
+    torch.testing.assert_close(empirical_ntk(model, (x, moved), trace=False), theta, rtol=0,
+                               atol=1e-10 * theta.abs().max().item())
 
 
 def test_fused_aggregation_is_refused_with_the_fix():
@@ -106,3 +112,21 @@ def test_packages_load_lazily():
     code = "import sys, meshgdl, meshgdl.ntk, meshgdl.ensembles; assert 'torch' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_lcnn_on_a_lattice_gauge_field_and_its_gauge_invariance():
+    from meshgdl.geometry import lattice_graph
+    from meshgdl.graph import gauge_transform
+    from meshgdl.groups import random_element
+    from meshgdl.nn import LCNN
+
+    torch.manual_seed(0)
+    model = LCNN(channels=(2,), out_channels=2, kernel_size=1, dim=2).double()
+    graph = lattice_graph((3, 4), group="SU2", links="random", generator=torch.Generator().manual_seed(1))
+    theta = _agree(model, (graph,))
+    # the L-CNN's outputs are gauge invariant, so are its parameter gradients and hence its NTK
+    omega = random_element("SU2", (graph.num_nodes,), generator=torch.Generator().manual_seed(2))
+    moved = gauge_transform(graph, omega)
+    assert not torch.allclose(moved.link, graph.link)
+    torch.testing.assert_close(empirical_ntk(model, (moved,), trace=False), theta, rtol=0,
+                               atol=1e-10 * theta.abs().max().item())
