@@ -13,7 +13,7 @@ row is the analytic NTK of a fully connected ReLU network trained on full orbits
     python examples/emergent_equivariance.py --quick     # C4, 8 members, under a minute on 2 cores
     python examples/emergent_equivariance.py --full      # C4, C8, C16, 16 members
 
-Results go to docs/results/emergent_equivariance/{quick,full}.{json,md}; a run with --groups,
+Results go to docs/results/emergent_equivariance/{quick,full}.{json,md,png}; a run with --groups,
 --members, --train or --epochs goes to custom.{json,md}, its settings written beside the table.
 """
 from __future__ import annotations
@@ -141,6 +141,39 @@ def markdown(results, cfg, mode, seconds, record) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figure(results, path) -> None:
+    """Orbit-same predictions (as a fraction of |G|) and divergence against ensemble size, one column a group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(results), figsize=(4.2 * len(results), 6), squeeze=False)
+    for col, (key, per_training) in enumerate(results.items()):
+        order = int(key[1:])
+        for label, per_set in per_training.items():
+            if label.startswith("NTK"):
+                continue
+            style = "-" if "+ augmentation" in label else ":"
+            for colour, (name, rows) in enumerate(per_set.items()):
+                sizes = [r["size"] for r in rows]
+                tag = f"{'aug' if style == '-' else 'no aug'}, {name.split(' (')[0]}"
+                axes[0, col].errorbar(sizes, [r["orbit_same"] / order for r in rows],
+                                      [r["orbit_same_std"] / order for r in rows], ls=style, marker="o", label=tag,
+                                      color=f"C{colour}")
+                axes[1, col].plot(sizes, [r["divergence"] for r in rows], ls=style, marker="o", color=f"C{colour}")
+        axes[0, col].set_title(f"{key}: orbit-same predictions / {order}")
+        axes[1, col].set_yscale("log")
+        axes[1, col].set_title("divergence KL(p(x) || p(gx))")
+        for ax in axes[:, col]:
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("ensemble size")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def load(cfg, root=None, seed=0):
     from meshgdl.datasets import load_fashion_mnist, load_mnist_5k
 
@@ -169,14 +202,19 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("docs/results/emergent_equivariance"))
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    parser.add_argument("--plot", type=Path, help="only draw the figure of a results JSON, beside it")
     args = parser.parse_args(argv)
+    if args.plot:
+        figure(json.loads(args.plot.read_text())["results"], args.plot.with_suffix(".png"))
+        print(f"wrote {args.plot.with_suffix('.png')}")
+        return
     name = "full" if args.full else "quick"
     cfg = dict(SETTINGS[name])
     overrides = {k: getattr(args, k) for k in ("groups", "members", "train", "epochs") if getattr(args, k) is not None}
     if overrides:  # a run between the two modes is written under its own name
         cfg.update(overrides)
         name = "custom"
-    outputs = [args.out / f"{name}.{ext}" for ext in ("json", "md")]
+    outputs = [args.out / f"{name}.{ext}" for ext in ("json", "md", "png")]
     existing = [str(o) for o in outputs if o.exists()]
     if existing and not args.overwrite:
         raise SystemExit(f"{', '.join(existing)} already exist; pass --overwrite or choose another --out")
@@ -190,7 +228,8 @@ def main(argv=None):
     outputs[1].write_text(md)
     outputs[0].write_text(json.dumps({"mode": name, "settings": cfg, "seed": args.seed, "seconds": seconds,
                                       "results": results, "paper_ood": PAPER_OOD, "run": record}, indent=1))
-    print(f"wrote {outputs[0]} and {outputs[1]}")
+    figure(results, outputs[2])
+    print(f"wrote {args.out}/{name}.{{json,md,png}}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ def _script():
         sys.path.pop(0)
 
 
-def test_tiny_run_gives_the_table_and_an_exactly_invariant_ntk_limit():
+def test_tiny_run_gives_the_table_and_an_exactly_invariant_ntk_limit(tmp_path):
     script = _script()
     gen = torch.Generator().manual_seed(0)
     data = {"train": (torch.rand(40, 28, 28, generator=gen), torch.arange(40) % 10),
@@ -39,6 +39,9 @@ def test_tiny_run_gives_the_table_and_an_exactly_invariant_ntk_limit():
     md = script.markdown(results, cfg, "quick", 1.0, {"commit": None, "dirty": [], "date": "d", "machine": "m",
                                                       "threads": 1, "torch": "t"})
     assert "| ensemble + augmentation | test |" in md and "3.85 ± 0.12" in md
+    pytest.importorskip("matplotlib")
+    script.figure(results, tmp_path / "tiny.png")
+    assert (tmp_path / "tiny.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_results_are_not_overwritten_without_asking(tmp_path):
