@@ -23,7 +23,8 @@ class BatchedEnsemble(torch.nn.Module):
 
     Args:
         models (sequence of nn.Module): the members, with identical parameter names and shapes
-            (their initialisations should differ: see :meth:`from_factory`).
+            (their initialisations should differ: see :meth:`from_factory`). Buffers are read,
+            never updated, so batch norm must be in eval mode (or replaced by a layer norm).
 
     Shapes:
         - input: the model's own inputs, shared by all members (or, with ``per_member=True``, each
