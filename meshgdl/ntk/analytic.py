@@ -61,6 +61,14 @@ def gaussian_expectations(k11: Tensor, k22: Tensor, k12: Tensor, activation: str
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
+def _diagonal_expectations(k: Tensor, activation: str) -> tuple[Tensor, Tensor]:
+    # u = v: exact for the ReLU, whose arccos would turn a rounding error of 1e-16 in the cosine
+    # into an angle of 1e-8
+    if activation == "relu":
+        return k / 2, torch.full_like(k, 0.5)
+    return gaussian_expectations(k, k, k, activation)
+
+
 def _check(depth, activation, weight_std, bias_std):
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth (the number of hidden layers) must be an integer >= 0, got {depth!r}")
@@ -78,6 +86,8 @@ def _recursion(linear: Tensor, mix, depth: int, activation: str, weight_std: flo
     for _ in range(depth):
         diag = sigma.diagonal()
         e, e_dot = gaussian_expectations(diag[:, None], diag[None, :], sigma, activation)
+        e.diagonal().copy_(_diagonal_expectations(diag, activation)[0])
+        e_dot.diagonal().copy_(_diagonal_expectations(diag, activation)[1])
         sigma = w2 * mix(e) + b2
         theta = sigma + w2 * mix(e_dot * theta)
     return Kernels(sigma, theta)
@@ -107,10 +117,22 @@ def mlp_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activat
     """
     _check(depth, activation, weight_std, bias_std)
     a = _as_2d(x1, "x1")
-    x = a if x2 is None else torch.cat([a, _as_2d(x2, "x2")])
-    joint = _recursion(x @ x.T / x.shape[1], lambda k: k, depth, activation, weight_std, bias_std)
-    n1 = a.shape[0]
-    return Kernels(*(k[:n1, :n1] if x2 is None else k[:n1, n1:] for k in joint))
+    b = a if x2 is None else _as_2d(x2, "x2")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"x1 has {a.shape[1]} features per input and x2 {b.shape[1]}; they must match")
+    w2, b2 = weight_std**2, bias_std**2
+    # the cross block and the two diagonals are all a layer needs: no [n1 + n2]^2 joint matrix
+    sigma, d1, d2 = (w2 * k / a.shape[1] + b2 for k in (a @ b.T, (a * a).sum(1), (b * b).sum(1)))
+    theta, t1, t2 = sigma, d1, d2
+    for _ in range(depth):
+        e, e_dot = gaussian_expectations(d1[:, None], d2[None, :], sigma, activation)
+        (e1, e1_dot), (e2, e2_dot) = (_diagonal_expectations(d, activation) for d in (d1, d2))
+        if x2 is None:  # a point with itself: the exact diagonal, as the sums of a @ a.T may round apart
+            e.diagonal().copy_(e1)
+            e_dot.diagonal().copy_(e1_dot)
+        sigma, d1, d2 = w2 * e + b2, w2 * e1 + b2, w2 * e2 + b2
+        theta, t1, t2 = sigma + w2 * e_dot * theta, d1 + w2 * e1_dot * t1, d2 + w2 * e2_dot * t2
+    return Kernels(sigma, theta)
 
 
 def graph_kernels(x1: Tensor, a1: Tensor, x2: Tensor | None = None, a2: Tensor | None = None, *,

@@ -126,3 +126,18 @@ def test_bad_kernel_arguments():
         mlp_kernels(x, depth=-1)
     with pytest.raises(ValueError, match="mean_aggregation"):
         graph_kernels(x, torch.eye(2))
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_cross_kernels_are_blocks_of_the_joint_kernel_and_graph_kernels_without_edges(activation):
+    torch.manual_seed(5)
+    x1, x2 = torch.randn(4, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    kw = dict(depth=3, activation=activation, weight_std=1.3, bias_std=0.2)
+    joint = mlp_kernels(torch.cat([x1, x2]), **kw)
+    cross = mlp_kernels(x1, x2, **kw)
+    for j, c in zip(joint, cross):
+        torch.testing.assert_close(c, j[:4, 4:], rtol=1e-12, atol=0)
+    # a graph without edges aggregates nothing: the graph network is the fully connected one
+    none1, none2 = torch.zeros(4, 4, dtype=torch.float64), torch.zeros(5, 5, dtype=torch.float64)
+    for g, c in zip(graph_kernels(x1, none1, x2, none2, **kw), cross):
+        torch.testing.assert_close(g, c, rtol=1e-12, atol=0)
