@@ -23,6 +23,8 @@ _EXPORTS = {
     "distributed": ".distributed",
     "groups": ".groups",
     "observables": ".observables",
+    "ntk": ".ntk",
+    "ensembles": ".ensembles",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

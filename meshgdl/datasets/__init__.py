@@ -16,6 +16,8 @@ _EXPORTS = {
     "IsingDataset": ".ising_dataset",
     "CortexSurface": ".cortex",
     "load_conte69": ".cortex",
+    "load_fashion_mnist": ".images",
+    "load_mnist_5k": ".images",
     "parcellation_task": ".cortex",
 }
 
