@@ -1,0 +1,51 @@
+import tomllib
+
+import pytest
+
+from meshgdl.cli import main
+from meshgdl.train import MODELS, register_model
+from meshgdl.train.config import ConfigError, complete_config, config_template
+
+from .conftest import ising_config
+
+
+@pytest.mark.parametrize("model", ["GemResNet", "HealSwinUNet", "HealSwin", "LCNN"])
+def test_print_config_is_a_complete_config_with_every_default(model, capsys):
+    assert main(["train", "--print-config", model]) == 0
+    text = capsys.readouterr().out
+    raw = tomllib.loads(text)
+    assert complete_config(raw) == complete_config({"model": {"name": model}, "data": raw["data"]} | {"output": raw["output"]})
+    assert text.count("#") > 20  # every option carries its comment
+
+
+def test_unknown_options_and_names_are_refused_with_what_is_known():
+    with pytest.raises(ConfigError, match="unknown option widht in \\[model\\] of GemResNet; known: hidden_copies"):
+        complete_config({"model": {"name": "GemResNet", "widht": 3}, "data": {"name": "ising"}})
+    with pytest.raises(ValueError, match="no model named 'Nope'; known: .*GemResNet.*LCNN"):
+        complete_config({"model": {"name": "Nope"}, "data": {"name": "ising"}})
+    with pytest.raises(ConfigError, match="unknown section \\[optimiser\\]"):
+        complete_config({"model": {"name": "LCNN"}, "data": {"name": "ising"}, "optimiser": {}})
+
+
+def test_a_users_model_is_found_by_name():
+    @register_model("TinyTestNet", defaults={"width": 3})
+    def build(info, width):
+        raise NotImplementedError
+
+    assert "TinyTestNet" in MODELS.names() and MODELS.get("tinytestnet").defaults == {"width": 3}
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("TinyTestNet")(build)
+
+
+def test_a_run_folder_is_never_replaced_without_force(tmp_path, ising_root, capsys):
+    config = ising_config(tmp_path, ising_root, train={"val_fraction": 0.0})
+    assert main(["train", config, "-q", "--stop-after", "1"]) == 0
+    assert main(["train", config, "-q", "--stop-after", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "run folder" in err and "pass --force to replace it" in err and "--resume" in err
+    assert main(["train", config, "-q", "--stop-after", "1", "--force"]) == 0
+    other = tmp_path / "data"
+    (other / "keep.txt").parent.mkdir()
+    (other / "keep.txt").write_text("precious")
+    assert main(["train", config, "-q", "--output", str(other), "--force"]) == 2
+    assert "not a run folder" in capsys.readouterr().err and (other / "keep.txt").exists()
