@@ -94,7 +94,7 @@ def summary_table(summary: dict, run: Path) -> str:
 def cmd_evaluate(args) -> int:
     from .predict import evaluate_run
 
-    results = evaluate_run(args.run, split=args.split)
+    results = evaluate_run(args.run_folder, split=args.split)
     width = max(map(len, results))
     print("\n".join(f"  {k:<{width}}  {v:.6g}" for k, v in results.items()))
     return 0
@@ -103,7 +103,7 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import predict_file
 
-    path = predict_file(args.run, args.input, args.output, overwrite=args.force)
+    path = predict_file(args.run_folder, args.input, args.output, overwrite=args.force)
     print(f"wrote {path}")
     return 0
 
@@ -123,13 +123,13 @@ def add_arguments(sub) -> None:
     train.set_defaults(run=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="loss and metrics of a trained run")
-    evaluate.add_argument("run", metavar="RUN")
+    evaluate.add_argument("run_folder", metavar="RUN")
     evaluate.add_argument("--split", choices=["val", "train", "all"], default="val",
                           help="the graphs to evaluate (default: val, or all when the run held none out)")
     evaluate.set_defaults(run=cmd_evaluate)
 
     predict = sub.add_parser("predict", help="predict with a trained run; writes the input's format")
-    predict.add_argument("run", metavar="RUN")
+    predict.add_argument("run_folder", metavar="RUN")
     predict.add_argument("input", metavar="INPUT", help="a HEALPix FITS map or a mesh file, like the training data")
     predict.add_argument("-o", "--output", required=True, help="a FITS map for HEALPix, a PLY for meshes")
     predict.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
