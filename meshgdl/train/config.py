@@ -9,6 +9,7 @@ SECTIONS: dict[str, dict[str, tuple]] = {
     "": {
         "seed": (0, "seeds python, numpy and torch, the data order and the train/validation split"),
         "output": ("runs/{model}", "the run folder: config, checkpoints, metrics.csv (never reused without --force)"),
+        "imports": ([], "python modules to import first, which register your own models and data sets"),
     },
     "optimizer": {
         "name": ("adam", "adam, adamw or sgd"),
@@ -38,7 +39,7 @@ SECTIONS: dict[str, dict[str, tuple]] = {
         "log_every": (1, "steps between rows of metrics.csv"),
         "input_dropout": (0.0, "dropout on the input features (0 for none)"),
         "noise_std": (0.0, "random augmentation: Gaussian noise added to floating inputs"),
-        "deterministic": (True, "deterministic aggregation (meshgdl.ops), needed for exact resume on GPU"),
+        "deterministic": (True, "on GPU: deterministic aggregation (meshgdl.ops), for exact resume (CPU always is)"),
     },
 }
 
@@ -49,7 +50,13 @@ class ConfigError(ValueError):
 
 def read_config(path) -> dict:
     """Read a TOML file and return the complete config (defaults filled in, options checked)."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the same parser, from PyPI
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ImportError("reading a TOML config needs Python 3.11 or later, or `pip install tomli`") from None
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no config file at {path} (write one with `meshgdl train --print-config MODEL`)")
@@ -66,6 +73,7 @@ def complete_config(raw: dict) -> dict:
     from .registry import DATASETS, MODELS
 
     raw = copy.deepcopy(raw)
+    import_modules(raw.get("imports", []))
     config = {}
     known = set(SECTIONS) | {"model", "data"}
     for key, value in raw.items():
@@ -87,6 +95,22 @@ def complete_config(raw: dict) -> dict:
     config["output"] = str(config["output"]).replace("{model}", config["model"]["name"].lower())
     _check(config)
     return config
+
+
+def import_modules(names) -> None:
+    """Import the user's modules (from the working folder too), so that their registrations run."""
+    import importlib
+    import sys
+
+    if not isinstance(names, list):
+        raise ConfigError(f"imports must be a list of module names, got {names!r}")
+    if names and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ImportError(f"cannot import {name!r} from imports = [...]: {err}") from None
 
 
 def _fill(out: dict, given: dict, defaults: dict, where: str) -> None:

@@ -49,3 +49,15 @@ def test_a_run_folder_is_never_replaced_without_force(tmp_path, ising_root, caps
     (other / "keep.txt").write_text("precious")
     assert main(["train", config, "-q", "--output", str(other), "--force"]) == 2
     assert "not a run folder" in capsys.readouterr().err and (other / "keep.txt").exists()
+
+
+def test_imports_register_the_users_model_before_names_are_looked_up(tmp_path, monkeypatch):
+    (tmp_path / "my_train_plugin.py").write_text(
+        "from meshgdl.train import register_model\n"
+        "@register_model('PluginNet', defaults={'depth': 1})\n"
+        "def build(info, depth):\n    raise NotImplementedError\n")
+    monkeypatch.chdir(tmp_path)
+    config = complete_config({"imports": ["my_train_plugin"], "model": {"name": "PluginNet"}, "data": {"name": "ising"}})
+    assert config["model"] == {"name": "PluginNet", "depth": 1}
+    with pytest.raises(ImportError, match="cannot import 'no_such_plugin'"):
+        complete_config({"imports": ["no_such_plugin"], "model": {"name": "LCNN"}, "data": {"name": "ising"}})

@@ -23,9 +23,11 @@ def scramble():
     torch.manual_seed(99)
 
 
-def stopped_and_resumed(tmp_path, ising_root, stop):
+def stopped_and_resumed(tmp_path, ising_root, stop, crash=False):
     config = ising_config(tmp_path, ising_root, run="resumed")
     assert main(["train", config, "-q", "--stop-after", str(stop)]) == 0
+    if crash:  # as if killed after logging step `stop` but before its checkpoint
+        ckpt.list_checkpoints(tmp_path / "resumed")[-1].unlink()
     scramble()
     assert main(["train", "--resume", str(tmp_path / "resumed"), "-q"]) == 0
     return curve(tmp_path / "resumed")
@@ -38,10 +40,12 @@ def uninterrupted(tmp_path_factory, ising_root):
     return curve(tmp / "full")
 
 
-@pytest.mark.parametrize("stop", [3, 4])  # in the middle of the first epoch (of 5 steps), and after a checkpoint
-def test_resumed_loss_curve_equals_the_uninterrupted_one(tmp_path, ising_root, uninterrupted, stop):
+# in the middle of the first epoch (of 5 steps), at a regular checkpoint, and a crash in the second
+# epoch that loses the newest checkpoint: the rows logged after the one resumed from are dropped
+@pytest.mark.parametrize("stop, crash", [(3, False), (4, False), (7, True)])
+def test_resumed_loss_curve_equals_the_uninterrupted_one(tmp_path, ising_root, uninterrupted, stop, crash):
     assert len(uninterrupted) == 12  # 2 epochs of 5 steps, and a validation row after each
-    assert stopped_and_resumed(tmp_path, ising_root, stop) == uninterrupted
+    assert stopped_and_resumed(tmp_path, ising_root, stop, crash) == uninterrupted
 
 
 def test_a_missing_rng_state_breaks_the_curve(tmp_path, ising_root, uninterrupted, monkeypatch):
