@@ -58,8 +58,10 @@ def predict_file(run, input_path, output, overwrite: bool = False) -> Path:
             raise ValueError(f"this run predicts per-vertex labels of meshes: give the output a .ply name (got {output})")
         from .data import mesh_sample
 
-        opts = info.options or {"positions": False, "feature_columns": []}
-        graph = mesh_sample(input_path, trainer.dtype, **opts)
+        if not info.options:
+            raise ValueError("predict reads a mesh with the CSV feature columns of a mesh_folder run; this run's "
+                             f"data set ({trainer.config['data']['name']}) reads no new meshes (use `meshgdl evaluate`)")
+        graph = mesh_sample(input_path, trainer.dtype, **info.options)
     else:
         raise ValueError(f"predict writes HEALPix maps and meshes; this run trained on a {info.domain} data set "
                          "(use `meshgdl evaluate`)")
