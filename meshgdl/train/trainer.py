@@ -58,7 +58,12 @@ class Trainer:
         seed_everything(config["seed"] + self.dist.rank)
         data_cfg = dict(config["data"])
         entry = DATASETS.get(data_cfg.pop("name"))
+        # Rank 0 simulates or reads the data first, so that ranks never write one cache file at once.
+        if not self.dist.is_main:
+            ddp.barrier(self.dist)
         data = entry.build(self.dtype, config["seed"], **data_cfg)
+        if self.dist.is_main:
+            ddp.barrier(self.dist)
         self.graphs, self.info = data.graphs, data.info
         self.train_idx, self.val_idx = self._split(len(self.graphs))
         model_cfg = dict(config["model"])

@@ -61,3 +61,13 @@ def test_imports_register_the_users_model_before_names_are_looked_up(tmp_path, m
     assert config["model"] == {"name": "PluginNet", "depth": 1}
     with pytest.raises(ImportError, match="cannot import 'no_such_plugin'"):
         complete_config({"imports": ["no_such_plugin"], "model": {"name": "LCNN"}, "data": {"name": "ising"}})
+
+
+def test_the_command_line_parser_imports_no_torch():
+    """`meshgdl --help` stays fast: the trainer is imported only when a training runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, meshgdl.cli; meshgdl.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -63,6 +63,24 @@ def test_predict_writes_a_healpix_map_with_the_models_classes(sky_run):
     assert main(["predict", str(sky_run / "run"), str(sky_run / "map0.fits"), "-o", str(sky_run / "p.ply")]) == 2
 
 
+def test_a_regression_on_healpix_maps_predicts_values_in_a_fits_map(tmp_path):
+    maps, targets = sky_files(tmp_path, n=1)
+    model = {"name": "HealSwinUNet", "embed_dim": 4, "depths": [1, 1], "heads": [1, 2]}
+    config = write_config(tmp_path / "c.toml", top={"output": str(tmp_path / "run")}, model=model,
+                          data={"name": "healpix", "maps": maps, "targets": targets}, schedule={"epochs": 1},
+                          train={"batch_size": 1, "val_fraction": 0.0, "device": "cpu", "dtype": "float64"})
+    assert main(["train", config, "-q"]) == 0
+    assert main(["predict", str(tmp_path / "run"), maps[0], "-o", str(tmp_path / "p.fits")]) == 0
+    trainer = load_run(tmp_path / "run")
+    from torch_geometric.data import Batch
+
+    graph = trainer.graphs[0]
+    expect = trainer.model(Batch.from_data_list([graph]))[:, 0].detach().numpy()
+    pred = hp.read_map(str(tmp_path / "p.fits"), dtype=np.float64)
+    assert np.array_equal(pred[hp.nest2ring(NSIDE, graph.pixel.numpy())], expect)
+    assert evaluate_run(tmp_path / "run").keys() >= {"mse", "mae", "loss"}
+
+
 def labelled_meshes(folder, n=3):
     folder.mkdir()
     for i in range(n):
