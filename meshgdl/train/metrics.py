@@ -45,7 +45,7 @@ class Tally:
     ``all_reduce`` and every metric is then that of the whole validation set.
 
     Labels: the confusion matrix :math:`[C, C]` (rows: truth). Values: the count, the sum of
-    squared and of absolute errors. Both: the summed loss and the number of batches.
+    squared and of absolute errors. Both: the loss summed over targets, and their number.
     """
 
     def __init__(self, num_classes: int, labels: bool, ignore_index: int, device):
@@ -60,13 +60,17 @@ class Tally:
             keep = y != self.ignore_index
             pairs = y[keep] * self.num_classes + out[keep].argmax(-1)
             c[:-2] += torch.bincount(pairs, minlength=self.num_classes**2).to(c.dtype)
+            n = int(keep.sum())
         else:
             err = (out - y).double()
             c[0] += err.numel()
             c[1] += (err**2).sum()
             c[2] += err.abs().sum()
-        c[-2] += float(loss)
-        c[-1] += 1
+            n = err.numel()
+        # the loss is a mean over the batch's targets: weighted by their number, the total is the
+        # mean over the whole set, however the set was cut into batches and shared out to ranks
+        c[-2] += float(loss) * n
+        c[-1] += n
 
     def results(self, names: list[str]) -> dict[str, float]:
         c = self.counts.cpu()

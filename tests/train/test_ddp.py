@@ -30,7 +30,8 @@ def first_step(trainer: Trainer) -> dict:
     batch = next(iter(trainer.loader(trainer.train_idx, trainer.sampler)))
     loss = trainer.step(batch)
     return {"loss": loss, "grad": [p.grad.clone() for p in trainer.model.parameters()],
-            "param": [p.detach().clone() for p in trainer.model.parameters()], "graphs": int(batch.num_graphs)}
+            "param": [p.detach().clone() for p in trainer.model.parameters()], "graphs": int(batch.num_graphs),
+            "val": trainer.evaluate((trainer.train_idx + trainer.val_idx)[:11])}  # batches of unequal size
 
 
 def worker(rank, world_size, port, config_path, out):
@@ -63,6 +64,10 @@ def test_two_gloo_processes_take_the_step_of_one_process_on_the_global_batch(tmp
             torch.testing.assert_close(p, p1, rtol=0, atol=1e-12)
     torch.testing.assert_close((ranks[0]["loss"] + ranks[1]["loss"]) / 2, single["loss"], rtol=0, atol=1e-12)
     assert not torch.equal(ranks[0]["loss"], ranks[1]["loss"])  # the ranks saw different graphs
+    # validation, shared out to the ranks and summed over them, is that of the whole set
+    for r in ranks:
+        assert r["val"] == pytest.approx(single["val"], rel=1e-12, abs=1e-12)
+    assert 0 < single["val"]["accuracy"] < 1 or single["val"]["loss"] > 0
 
 
 @pytest.mark.slow
