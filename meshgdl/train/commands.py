@@ -131,6 +131,6 @@ def add_arguments(sub) -> None:
     predict = sub.add_parser("predict", help="predict with a trained run; writes the input's format")
     predict.add_argument("run_folder", metavar="RUN")
     predict.add_argument("input", metavar="INPUT", help="a HEALPix FITS map or a mesh file, like the training data")
-    predict.add_argument("-o", "--output", required=True, help="a FITS map for HEALPix, a PLY for meshes")
+    predict.add_argument("-o", "--output", required=True, help="a FITS map for HEALPix; a PLY or a .label.gii for meshes")
     predict.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     predict.set_defaults(run=cmd_predict)

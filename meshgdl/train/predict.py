@@ -40,7 +40,7 @@ def predict_file(run, input_path, output, overwrite: bool = False) -> Path:
 
     HEALPix data: a FITS map (RING) of the predicted values, or of the predicted class as a float
     (``UNSEEN`` where the input is). Meshes: a PLY whose vertices carry ``label`` (classes) or
-    ``value0..`` (values). The output is checked before any work and never replaced without
+    ``value0..`` (values), or, for an output named ``.gii``, a label (or shape) GIFTI. The output is checked before any work and never replaced without
     ``overwrite``.
     """
     output = check_output(output, overwrite)
@@ -54,8 +54,9 @@ def predict_file(run, input_path, output, overwrite: bool = False) -> Path:
 
         graph = healpix_sample(input_path, trainer.dtype)
     elif info.domain == "mesh":
-        if not str(output).lower().endswith(".ply"):
-            raise ValueError(f"this run predicts per-vertex labels of meshes: give the output a .ply name (got {output})")
+        if not str(output).lower().endswith((".ply", ".gii")):
+            raise ValueError("this run predicts per-vertex values of meshes: give the output a .ply name, or .label.gii "
+                             f"for a label GIFTI (got {output})")
         from .data import mesh_sample
 
         if not info.options:
@@ -77,8 +78,34 @@ def predict_file(run, input_path, output, overwrite: bool = False) -> Path:
         return write_healpix_map(graph, output, x=x, overwrite=overwrite)
     from ..geometry import read_mesh
 
+    if str(output).lower().endswith(".gii"):
+        return write_label_gifti(output, pred.numpy(), labels=info.labels, overwrite=overwrite)
     vertices, faces = read_mesh(input_path)
     return write_ply(output, vertices, faces, pred.numpy(), labels=info.labels, overwrite=overwrite)
+
+
+def write_label_gifti(path, values, labels: bool, overwrite: bool = False) -> Path:
+    """Per-vertex classes as a label GIFTI (``NIFTI_INTENT_LABEL``, int32), or values as a shape
+    GIFTI (``NIFTI_INTENT_SHAPE``, float32, one data array per channel), as FreeSurfer and Connectome
+    Workbench read them beside the surface."""
+    try:
+        import nibabel as nib
+    except ImportError:
+        raise ImportError("writing GIFTI needs nibabel: pip install 'meshgdl[gifti]'") from None
+    values = np.asarray(values)
+    if labels:
+        arrays = [nib.gifti.GiftiDataArray(values.astype(np.int32), intent="NIFTI_INTENT_LABEL", datatype="NIFTI_TYPE_INT32")]
+    else:
+        arrays = [nib.gifti.GiftiDataArray(v.astype(np.float32), intent="NIFTI_INTENT_SHAPE", datatype="NIFTI_TYPE_FLOAT32")
+                  for v in values.reshape(len(values), -1).T]
+    image = nib.gifti.GiftiImage(darrays=arrays)
+    if labels:
+        for k in np.unique(values):
+            image.labeltable.labels.append(nib.gifti.GiftiLabel(key=int(k)))
+            image.labeltable.labels[-1].label = f"class {int(k)}"
+    with atomic_write(path, overwrite) as tmp:
+        nib.save(image, str(tmp))
+    return Path(path)
 
 
 def write_ply(path, vertices, faces, values, labels: bool, overwrite: bool = False) -> Path:

@@ -115,7 +115,15 @@ def test_a_folder_of_labelled_meshes_trains_and_predicts_a_ply_with_labels(tmp_p
     from torch_geometric.data import Batch
 
     graph = next(g for g in trainer.graphs if g.num_nodes == len(v0) and torch.allclose(g.pos.double(), torch.as_tensor(v0)))
-    assert np.array_equal(read_ply_labels(out), trainer.model(Batch.from_data_list([graph])).argmax(-1).numpy())
+    expect = trainer.model(Batch.from_data_list([graph])).argmax(-1).numpy()
+    assert np.array_equal(read_ply_labels(out), expect)
+    gifti = tmp_path / "pred.label.gii"
+    assert main(["predict", str(tmp_path / "run"), str(folder / "shape0.ply"), "-o", str(gifti)]) == 0
+    import nibabel
+
+    image = nibabel.load(gifti)
+    assert image.darrays[0].intent == nibabel.nifti1.intent_codes["NIFTI_INTENT_LABEL"]
+    assert np.array_equal(image.darrays[0].data, expect)
 
 
 def test_a_mesh_without_its_csv_is_named(tmp_path):
