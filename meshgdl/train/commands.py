@@ -39,6 +39,8 @@ def cmd_train(args) -> int:
     if args.print_config:
         sys.stdout.write(config_template(args.print_config, args.data))
         return 0
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ValueError(f"--stop-after must be a step of 1 or more, got {args.stop_after}")
     if bool(args.config) == bool(args.resume):
         raise ValueError("give a CONFIG.toml to start a run, or --resume RUN to continue one (not both)")
     dist = None

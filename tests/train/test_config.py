@@ -71,3 +71,10 @@ def test_the_command_line_parser_imports_no_torch():
     code = "import sys, meshgdl.cli; meshgdl.cli.build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_train_needs_a_config_or_a_run_and_a_positive_stop(capsys):
+    assert main(["train"]) == 2
+    assert "give a CONFIG.toml to start a run, or --resume RUN" in capsys.readouterr().err
+    assert main(["train", "c.toml", "--stop-after", "0"]) == 2
+    assert "--stop-after must be a step of 1 or more" in capsys.readouterr().err
