@@ -129,6 +129,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="nside 64 only, 3 repeats")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--append", action="store_true",
+                        help="add these rows to the device's existing results (replacing equal cases)")
     parser.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--forward-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,10 +139,17 @@ def main():
         return
     record, load = run_record(), os.getloadavg()[0]
     nsides, repeats = ([64], 3) if args.quick else (args.nside, args.repeats)
-    rows, notes = [], []
+    rows, notes, runs = [], [], []
+    out = Path(args.out)
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu-{platform.machine()}-{torch.get_num_threads()}threads"
+    stem = "heal_swin-" + name.replace(" ", "_")
+    old = []
+    if args.append and (out / f"{stem}.json").exists():
+        previous = json.loads((out / f"{stem}.json").read_text())
+        old, notes, runs = previous["rows"], previous["notes"], previous["runs"]
     for nside in nsides:
         for case in args.cases.split(","):
-            backward, reason = plan(case, nside, args.device, rows)
+            backward, reason = plan(case, nside, args.device, old + rows)
             if reason is None:
                 try:
                     rows.append(run_case(case, nside, args.device, repeats, backward))
@@ -155,23 +164,25 @@ def main():
             r = rows[-1]
             print(f"nside {nside:>5} {case:>16}  fwd {r['forward_ns']:9.0f} ns/token  fwd+bwd {r['forward_backward_ns']:9.0f} "
                   f"ns/token  peak {r['peak_bytes'] / 2**20:8.0f} MiB  ({r['implementation']})", flush=True)
+    runs.append(dict(record, load=[load, os.getloadavg()[0]], nside=nsides, repeats=repeats))
+    new = {(r["case"], r["nside"]) for r in rows}
+    rows = sorted([r for r in old if (r["case"], r["nside"]) not in new] + rows,
+                  key=lambda r: (r["nside"], list(CASES).index(r["case"])))
     for r in rows:
         flat = next((f for f in rows if f["case"] == CASES[r["case"]] and f["nside"] == r["nside"]), None)
         for key in ("forward", "forward_backward"):
             r[f"ratio_{key}"] = r[f"{key}_ns"] / flat[f"{key}_ns"] if flat else float("nan")
-    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu-{platform.machine()}-{torch.get_num_threads()}threads"
     flat_impl = sorted({r["implementation"] for r in rows if r["case"].startswith("FlatSwin")})
     report = (f"# HEAL-SWIN blocks per token on {name}\n\ntorch {torch.__version__}; batch 1, width {WIDTH}, {HEADS} heads, "
               f"windows of 64 tokens, tokens at nside/2 (patches of 4 pixels; GCNConv and GemConv: pixels at nside). "
               f"Flat SWIN block: {', '.join(flat_impl) or 'not run'}. Ratios are time per token over that of the "
-              f"flat block named in 'compared with'. Load average at the start: {load:.1f}, at the end: "
-              f"{os.getloadavg()[0]:.1f}.\n\n{table(rows)}\n\n" + ("\n".join(notes) + "\n\n" if notes else "")
-              + f"{run_line(record)}\n")
-    out = Path(args.out)
+              f"flat block named in 'compared with'.\n\n{table(rows)}\n\n" + ("\n".join(notes) + "\n\n" if notes else "")
+              + "\n".join(f"- nside {', '.join(map(str, r['nside']))}, median of {r['repeats']} after a warm-up: "
+                          f"{run_line(r)} Load average "
+                          f"{r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end." for r in runs) + "\n")
     out.mkdir(parents=True, exist_ok=True)
-    stem = "heal_swin-" + name.replace(" ", "_")
     (out / f"{stem}.md").write_text(report)
-    (out / f"{stem}.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "run": record,
+    (out / f"{stem}.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "runs": runs,
                                                   "notes": notes, "rows": rows}, indent=1))
     print(report)
 
