@@ -46,12 +46,10 @@ def _time(fn, device, repeats):
     return statistics.median(samples)
 
 
-def measure(graph_name: str, layer_name: str, device: str, repeats: int) -> dict:
-    """Time one layer on one graph; called in a fresh process on CPU so peak memory is its own."""
-    device = torch.device(device)
-    graph = build_graph(graph_name).to(device)
-    layer, x = build_layer(layer_name, graph)
-    layer, x = layer.to(device), x.to(device)
+def time_layer(call, x, device, repeats: int, backward: bool = True) -> dict:
+    """Median forward (no grad) and forward+backward seconds of ``call(x)``, and the peak bytes above
+    the memory held before (CUDA: the allocator's peak; CPU: the growth of the peak resident size,
+    so call it in a fresh process)."""
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -59,22 +57,32 @@ def measure(graph_name: str, layer_name: str, device: str, repeats: int) -> dict
 
     def forward():
         with torch.no_grad():
-            layer(x, graph)
+            call(x)
 
     def forward_backward():
         xx = x.detach().requires_grad_(True)
-        layer(xx, graph).square().mean().backward()
+        call(xx).square().mean().backward()
 
     fwd = _time(forward, device, repeats)
-    fwd_bwd = _time(forward_backward, device, repeats)
+    fwd_bwd = _time(forward_backward, device, repeats) if backward else float("nan")
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
     else:
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024
+    return {"forward_ms": fwd * 1e3, "forward_backward_ms": fwd_bwd * 1e3, "peak_bytes": peak}
+
+
+def measure(graph_name: str, layer_name: str, device: str, repeats: int) -> dict:
+    """Time one layer on one graph; called in a fresh process on CPU so peak memory is its own."""
+    device = torch.device(device)
+    graph = build_graph(graph_name).to(device)
+    layer, x = build_layer(layer_name, graph)
+    layer, x = layer.to(device), x.to(device)
+    row = time_layer(lambda x: layer(x, graph), x, device, repeats)
     return {
-        "graph": graph_name, "layer": layer_name, "nodes": graph.num_nodes, "edges": graph.num_edges,
-        "forward_ms": fwd * 1e3, "forward_backward_ms": fwd_bwd * 1e3, "peak_bytes": peak,
-        "edges_per_s": graph.num_edges / fwd_bwd, "min_bytes": min_bytes(layer_name, graph, x),
+        "graph": graph_name, "layer": layer_name, "nodes": graph.num_nodes, "edges": graph.num_edges, **row,
+        "edges_per_s": graph.num_edges / (row["forward_backward_ms"] / 1e3),
+        "min_bytes": min_bytes(layer_name, graph, x),
     }
 
 

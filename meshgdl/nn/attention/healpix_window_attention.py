@@ -23,6 +23,27 @@ def window_offsets(window_order: int) -> Tensor:
     return torch.stack([x.sum(1), y.sum(1)], dim=1)
 
 
+class _Relayout(torch.autograd.Function):
+    r"""``x[:, index]`` for ``x`` :math:`[B, N, C]`, reading zeros where ``index`` is ``N``, when
+    every row of ``x`` is read exactly once: its adjoint is then the same gather by ``adjoint``
+    (the inverse permutation), cheaper than autograd's scatter into zeros."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, index: Tensor, adjoint: Tensor) -> Tensor:
+        ctx.save_for_backward(adjoint)
+        return _take(x, index)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return _take(grad, ctx.saved_tensors[0]), None, None
+
+
+def _take(x: Tensor, index: Tensor) -> Tensor:
+    if len(index) > x.shape[1]:  # the windows hold padding: index N reads a zero row
+        x = torch.cat([x, x.new_zeros(x.shape[0], 1, x.shape[2])], dim=1)
+    return x.index_select(1, index)
+
+
 class HealpixWindowAttention(nn.Module):
     r"""Window attention on HEALPix, from `HEAL-SWIN <https://arxiv.org/abs/2307.07313>`_: each window
     holds :math:`T = 4^w` consecutive NESTED tokens (a :math:`2^w \times 2^w` square of one base
@@ -37,8 +58,10 @@ class HealpixWindowAttention(nn.Module):
     shift brought from far apart, see :mod:`meshgdl.geometry.healpix_windows`). With
     ``cosine=True`` (SWIN v2) the logits are :math:`\cos(q, k)\,\tau_h + B` with a learned
     per-head :math:`\tau_h \le 100`. Unshifted windows of a full sky are a reshape of the input;
-    shifted ones a gather. The attention itself runs in
-    :func:`torch.nn.functional.scaled_dot_product_attention`.
+    shifted ones a gather. The attention runs in
+    :func:`torch.nn.functional.scaled_dot_product_attention`, except for a CPU forward that
+    records gradients, where SWIN's explicit softmax is faster (PyTorch's fused CPU kernels have
+    no gradient for the bias).
 
     Args:
         channels (int): token width :math:`C`.
@@ -89,29 +112,51 @@ class HealpixWindowAttention(nn.Module):
             x = x[None]
         b, n, c = x.shape
         if plan.index is not None:
-            x = torch.cat([x, x.new_zeros(b, 1, c)], dim=1)[:, plan.index]
+            x = _Relayout.apply(x, plan.index, plan.inverse)
         q, k, v = self.qkv(x).view(b, plan.windows, plan.tokens, 3, self.heads, c // self.heads).permute(
             3, 0, 1, 4, 2, 5)                                                  # [3, B, W, h, T, d] each
         bias = self.position_bias().to(x.dtype)
-        scale = None
+        scale = q.shape[-1] ** -0.5
         if self.cosine:
             q = F.normalize(q, dim=-1) * self.logit_scale.clamp(max=math.log(100.0)).exp().to(x.dtype)
             k = F.normalize(k, dim=-1)
             scale = 1.0
-        p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q[:, :plan.clean], k[:, :plan.clean], v[:, :plan.clean],
-                                             attn_mask=bias, dropout_p=p, scale=scale)
+        blocked = None
         if plan.clean < plan.windows:
             blocked = torch.zeros(plan.allowed.shape, dtype=x.dtype, device=x.device).masked_fill(
-                ~plan.allowed, float("-inf"))
-            mask = bias + blocked[:, None]                                     # [W - clean, h, T, T]
-            rest = F.scaled_dot_product_attention(q[:, plan.clean:], k[:, plan.clean:], v[:, plan.clean:],
-                                                  attn_mask=mask, dropout_p=p, scale=scale)
-            out = torch.cat([out, rest], dim=1)
-        out = self.proj(out.transpose(2, 3).reshape(b, plan.windows * plan.tokens, c))
+                ~plan.allowed, float("-inf"))                                  # [W - clean, T, T]
+        p = self.dropout if self.training else 0.0
+        # PyTorch's CPU SDPA kernels give no gradient for a mask; with a learned bias SDPA falls back
+        # to a generic path that is slower than SWIN's explicit softmax, forward and backward
+        if x.device.type == "cpu" and torch.is_grad_enabled() and bias.requires_grad:
+            logits = (q * scale) @ k.transpose(-1, -2) + bias                  # [B, W, h, T, T]
+            if blocked is not None:
+                logits[:, plan.clean:] += blocked[:, None]
+            out = (F.dropout(logits.softmax(-1), p) @ v).transpose(2, 3).reshape(b, -1, c)
+        else:
+            out = self._fused(q, k, v, bias, blocked, plan.clean, scale, p).view(b, -1, c)
+        out = self.proj(out)
         if plan.inverse is not None:
-            out = out[:, plan.inverse]
+            out = _Relayout.apply(out, plan.inverse, plan.index)
         return out[0] if single else out
+
+    def _fused(self, q, k, v, bias, blocked, clean, scale, p) -> Tensor:
+        """SDPA on the clean windows and on the masked ones, written into one ``[B, W, T, h, d]``
+        buffer laid out for the projection (no cat, no transpose copy)."""
+        b, w, h, t, d = q.shape
+        out = q.new_empty(b, w, t, h, d)
+        parts = (q.split([clean, w - clean], 1), k.split([clean, w - clean], 1), v.split([clean, w - clean], 1))
+        for i, (qi, ki, vi) in enumerate(zip(*parts)):
+            if qi.shape[1] == 0:
+                continue
+            mask = bias if i == 0 else bias + blocked[:, None]
+            # SDPA's fused CPU kernel takes a mask only with the batch shape of the queries; an
+            # expanded view costs no memory
+            mask = mask.expand(b, qi.shape[1], h, t, t).flatten(0, 1)
+            y = F.scaled_dot_product_attention(qi.flatten(0, 1), ki.flatten(0, 1), vi.flatten(0, 1),
+                                               attn_mask=mask, dropout_p=p, scale=scale)
+            (out[:, clean:] if i else out[:, :clean]).transpose(2, 3).copy_(y.unflatten(0, (b, -1)))
+        return out
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.channels}, heads={self.heads}, window_order={self.window_order}, shift={self.shift!r}"

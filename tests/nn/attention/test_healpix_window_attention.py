@@ -158,3 +158,30 @@ def test_nside_1_has_one_token_windows_and_errors_are_clear():
     with pytest.raises(ValueError, match="12"):
         att(torch.randn(13, 8), sky)
     assert repr(att) == "HealpixWindowAttention(8, heads=2, window_order=0, shift=None)"
+
+
+@pytest.mark.parametrize("shift", [None, "grid", "ring"])
+@pytest.mark.parametrize("cosine", [False, True])
+def test_the_fused_and_the_explicit_softmax_paths_agree(shift, cosine):
+    # on a CPU, a forward without gradients runs SDPA, one with gradients the explicit softmax
+    nside = 4
+    pixel = torch.from_numpy(np.flatnonzero(np.random.default_rng(2).random(12 * nside ** 2) < 0.6))
+    sky = HealpixSky(nside, pixel)
+    att = layer(shift, order=1, cosine=cosine)
+    x = torch.randn(3, len(pixel), 8, dtype=torch.float64)
+    with torch.no_grad():
+        fused = att(x, sky)
+    torch.testing.assert_close(att(x, sky), fused, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("shift", ["grid", "ring"])
+@pytest.mark.parametrize("partial", [False, True])
+def test_gradients_through_the_window_gathers_match_finite_differences(shift, partial):
+    nside = 2
+    npix = 12 * nside ** 2
+    pixel = torch.arange(npix) if not partial else torch.from_numpy(
+        np.flatnonzero(np.random.default_rng(3).random(npix) < 0.6))
+    sky = HealpixSky(nside, pixel)
+    att = layer(shift, order=1, channels=4)
+    x = torch.randn(2, len(pixel), 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: att(x, sky), (x,), fast_mode=True)
