@@ -17,6 +17,10 @@ _EXPORTS = {
     "CortexSurface": ".cortex",
     "load_conte69": ".cortex",
     "parcellation_task": ".cortex",
+    "load_images": ".spherical_images",
+    "sample_images": ".spherical_images",
+    "render_maps": ".spherical_images",
+    "SphericalImages": ".spherical_images_dataset",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
