@@ -79,8 +79,9 @@ def train(model, data: dict, kind: str, args, seed: int) -> tuple[list[float], f
     rng = np.random.default_rng(seed)
     steps_per_epoch = -(-len(data["train"]["x"]) // args.batch)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
-                                                pct_start=0.2)
+    total = args.epochs * steps_per_epoch
+    # at least two warm-up steps: OneCycleLR divides by their number
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=max(0.2, 2 / total))
     losses, seconds = [], []
     model.train()
     for _ in range(args.epochs):
@@ -130,7 +131,7 @@ def run(task: str, models: list[str], scales: list[int], seeds: list[int], args)
     for name in models:
         for scale in ([1] if name in EQUIVARIANT else scales):
             key = f"{name}@{scale}x"
-            for kind in AUGMENTATIONS:
+            for kind in args.augmentations:
                 for seed in seeds:
                     torch.manual_seed(seed)
                     model = build_model(name, args.budget * scale, num_out, args.nside, task)
@@ -150,18 +151,18 @@ def _cell(values) -> str:
     return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v[0]:.3f}"
 
 
-def table(task: str, result: dict, seeds) -> str:
+def table(task: str, result: dict, seeds, augmentations=AUGMENTATIONS) -> str:
     """Markdown: every model (and scale) against every augmentation, trained NR, tested R."""
     metrics = ["accuracy"] if task == "classification" else ["miou", "miou_fg"]
     names = {"accuracy": "acc", "miou": "mIoU", "miou_fg": "mIoU w/o bg"}
-    head = "| model | params | s/epoch | " + " | ".join(f"NR+{a} {names[m]}" for a in AUGMENTATIONS for m in metrics) + " |"
+    head = "| model | params | s/epoch | " + " | ".join(f"NR+{a} {names[m]}" for a in augmentations for m in metrics) + " |"
     lines = [f"**{task}** (trained on non-rotated maps with the augmentation named, tested on rotated maps; "
              f"{len(seeds)} seed(s){', mean ± std' if len(seeds) > 1 else ''})", "", head,
-             "|" + "---|" * (3 + len(AUGMENTATIONS) * len(metrics))]
+             "|" + "---|" * (3 + len(augmentations) * len(metrics))]
     for key, cell in result["runs"].items():
         label = LABELS[cell["model"]] + (f" {cell['scale']}x" if cell["scale"] > 1 else "")
-        sec = np.mean([r["seconds_per_epoch"] for a in AUGMENTATIONS for r in cell[a]])
-        cells = [_cell([r[m] for r in cell[a]]) for a in AUGMENTATIONS for m in metrics]
+        sec = np.mean([r["seconds_per_epoch"] for a in augmentations for r in cell[a]])
+        cells = [_cell([r[m] for r in cell[a]]) for a in augmentations for m in metrics]
         lines.append(f"| {label} | {cell['parameters']} | {sec:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -174,6 +175,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", choices=sorted(LABELS), help="override the models")
     p.add_argument("--tasks", nargs="+", choices=TASKS, help="override the tasks")
     p.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
+    p.add_argument("--augmentations", nargs="+", choices=AUGMENTATIONS, default=list(AUGMENTATIONS),
+                   help="training augmentations (default: none polar so3)")
     p.add_argument("--scales", type=int, nargs="+", help="parameter multiples of the non-equivariant models")
     p.add_argument("--source", choices=["mnist", "fashion_mnist"], default="mnist", help="images (default: mnist)")
     p.add_argument("--nside", type=int, help="HEALPix resolution (default: 16 quick, 32 full)")
@@ -218,7 +221,7 @@ def main(argv=None) -> int:
     results, parts = {}, []
     for task in tasks:
         results[task] = run(task, models, scales, seeds, args)
-        parts.append(table(task, results[task], seeds))
+        parts.append(table(task, results[task], seeds, args.augmentations))
     setup = (f"{'Full' if full else 'Quick'} run (`--{'full' if full else 'quick'}`): spherical {args.source}, nside "
              f"{args.nside}, {args.train_maps} training / {args.test_maps} test maps, {args.epochs} epochs, "
              f"budget {args.budget} parameters.")
