@@ -180,11 +180,11 @@ def main(argv=None) -> int:
     p.add_argument("--scales", type=int, nargs="+", help="parameter multiples of the non-equivariant models")
     p.add_argument("--source", choices=["mnist", "fashion_mnist"], default="mnist", help="images (default: mnist)")
     p.add_argument("--nside", type=int, help="HEALPix resolution (default: 16 quick, 32 full)")
-    p.add_argument("--train-maps", type=int, help="training maps (default: 128 quick, 4000 full)")
-    p.add_argument("--test-maps", type=int, help="test maps (default: 64 quick, 1000 full)")
-    p.add_argument("--epochs", type=int, help="epochs (default: 3 quick, 30 full)")
+    p.add_argument("--train-maps", type=int, help="training maps (default: 256 quick, 4000 full)")
+    p.add_argument("--test-maps", type=int, help="test maps (default: 128 quick, 1000 full)")
+    p.add_argument("--epochs", type=int, help="epochs (default: 4 quick, 30 full)")
     p.add_argument("--budget", type=int, help="parameters of the equivariant model (default: 3000 quick, 20000 full)")
-    p.add_argument("--batch", type=int, default=16, help="maps a step (default: 16)")
+    p.add_argument("--batch", type=int, default=8, help="maps a step (default: 8)")
     p.add_argument("--lr", type=float, default=0.01, help="peak learning rate (default: 0.01)")
     p.add_argument("--extent", type=float, default=0.6, help="half-width of the image on the tangent plane (default: 0.6)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the generated maps (default: 0)")
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     full = args.full
-    defaults = dict(nside=(32, 16), train_maps=(4000, 128), test_maps=(1000, 64), epochs=(30, 3), budget=(20000, 3000))
+    defaults = dict(nside=(32, 16), train_maps=(4000, 256), test_maps=(1000, 128), epochs=(30, 4), budget=(20000, 3000))
     for k, (f, q) in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, f if full else q)

@@ -148,13 +148,17 @@ def non_overlapping_placements(n_maps: int, per_map: int, kind: str, radius: flo
                          "sphere; use a smaller extent or one image a map")
     out = np.empty((n_maps, per_map, 3, 3))
     for m in range(n_maps):
-        chosen = []
+        chosen, misses = [], 0
         for _ in range(attempts):
             r = random_rotations(1, kind, rng)[0]
             if all(r[:, 2] @ c[:, 2] < np.cos(2 * radius) for c in chosen):
-                chosen.append(r)
+                chosen, misses = chosen + [r], 0
                 if len(chosen) == per_map:
                     break
+            else:
+                misses += 1
+                if misses == 100:  # the images placed so far may leave no room: start the map again
+                    chosen, misses = [], 0
         else:
             raise RuntimeError(f"could not place {per_map} disjoint images of cap radius "
                                f"{np.degrees(radius):.0f} degrees in {attempts} attempts; use fewer or smaller images")
