@@ -4,8 +4,8 @@ r"""Rotation-equivariance error of spherical layers on HEALPix, DeepSphere's mea
     E = \mathbb{E}_{R, f}\left[\left(\frac{\lVert R\,F f - F\,R f\rVert}{\lVert F f\rVert}\right)^2\right]
 
 over Haar-random rotations :math:`R` and random band-limited maps :math:`f` (Gaussian spherical
-harmonic coefficients, flat spectrum up to :math:`\ell_\max` = nside). Maps, inputs and outputs
-alike, are rotated through their spherical harmonics with healpy's ``Rotator.rotate_map_alms`` (one
+harmonic coefficients, flat spectrum up to :math:`\ell_\max` = nside, scaled to unit RMS). Maps,
+inputs and outputs alike, are rotated through their spherical harmonics with healpy's ``Rotator.rotate_map_alms`` (one
 linear operator on both sides, so a pointwise layer scores 0 to round-off). Every output channel is
 rotated as a scalar map; the layers have random weights and read and write scalars:
 
@@ -62,6 +62,7 @@ def equivariance_error(layer, nside: int, samples: int = 4, seed: int = 0) -> fl
         alm = (rng.standard_normal(hp.Alm.getsize(lmax)) + 1j * rng.standard_normal(hp.Alm.getsize(lmax)))
         alm[:lmax + 1] = alm[:lmax + 1].real  # m = 0 coefficients of a real map are real
         f = hp.reorder(hp.alm2map(alm, nside, lmax=lmax), r2n=True)[:, None]
+        f /= np.sqrt(np.mean(f ** 2))  # unit RMS at every nside, so that layers that are not linear see one input scale
         rot = random_rotation(rng)
         out = np.asarray(layer(f))
         diff = rotate_nested(out, rot) - np.asarray(layer(rotate_nested(f, rot)))
