@@ -5,9 +5,10 @@ r"""Rotation-equivariance error of spherical layers on HEALPix, DeepSphere's mea
 
 over Haar-random rotations :math:`R` and random band-limited maps :math:`f` (Gaussian spherical
 harmonic coefficients, flat spectrum up to :math:`\ell_\max` = nside, scaled to unit RMS). Maps,
-inputs and outputs alike, are rotated through their spherical harmonics with healpy's ``Rotator.rotate_map_alms`` (one
-linear operator on both sides, so a pointwise layer scores 0 to round-off). Every output channel is
-rotated as a scalar map; the layers have random weights and read and write scalars:
+inputs and outputs alike, are rotated through their spherical harmonics with healpy's
+``Rotator.rotate_map_alms`` (one linear operator on both sides, so a pointwise layer scores 0 to
+round-off). Every output channel is rotated as a scalar map; the layers have random weights and
+read and write scalars:
 
 * DeepSphere's filter: PyG ``ChebConv`` of order K = 8 on the Laplacian with Gaussian weights;
 * two GemConv layers, scalars -> frequencies 0, 1, 2 -> scalars (anisotropic kernels);
@@ -112,7 +113,8 @@ def layers(graph, seed: int = 0) -> dict:
     hidden = FieldType([4, 4, 4])
     return {
         "DeepSphere Chebyshev, K = 8": ChebLayer(1, 4, order=8),
-        "GemConv x 2 (frequencies 0-2)": Stack(GemConv(FieldType.scalars(1), hidden), GemConv(hidden, FieldType.scalars(4))),
+        "GemConv x 2 (frequencies 0-2)": Stack(GemConv(FieldType.scalars(1), hidden),
+                                               GemConv(hidden, FieldType.scalars(4))),
         "IsoConv x 2": Stack(IsoConv(1, 4), IsoConv(4, 4)),
         "HEAL-SWIN block": SwinBlockLayer(),
     }

@@ -64,7 +64,8 @@ class SphericalImages(GeneratedDataset):
         import healpy as hp
         from torch_geometric.data import Data
 
-        from .spherical_images import load_images, non_overlapping_placements, random_rotations, render_maps, support_radius
+        from .spherical_images import (load_images, non_overlapping_placements, random_rotations, render_maps,
+                                       support_radius)
 
         p = self.params
         images, labels = load_images(p["source"], p["split"], self.path)
