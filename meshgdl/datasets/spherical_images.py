@@ -78,8 +78,7 @@ def sample_images(images, rotations, points, *, extent: float = 0.6, projection:
     r"""Values :math:`f_R(p)` of placed images at unit vectors: ``[..., H, W]`` images and
     ``[..., 3, 3]`` rotations (matching leading shapes) at ``[N, 3]`` points give ``[..., N]``.
 
-    Bilinear interpolation between pixel centres, zero outside the image square (the image is
-    padded with one zero pixel, so its edge fades over one pixel).
+    Bilinear interpolation between pixel centres (:func:`planar_bilinear`), zero outside the image.
     """
     images = np.asarray(images, dtype=np.float64)
     rotations = np.asarray(rotations, dtype=np.float64)
@@ -98,10 +97,19 @@ def sample_images(images, rotations, points, *, extent: float = 0.6, projection:
         scale = 1.0 / np.where(ok, q[..., 2], 1.0)
     else:
         raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    value = planar_bilinear(images, q[..., 0] * scale, q[..., 1] * scale, extent)
+    return np.where(ok, value, 0.0)
+
+
+def planar_bilinear(images, u, v, extent: float) -> np.ndarray:
+    """Bilinear values of ``[..., H, W]`` images lying on the square :math:`[-a, a]^2` (``extent``
+    :math:`a`; columns along ``u``, rows downwards along ``-v``) at plane points ``u, v [..., N]``;
+    zero outside (the image is padded with one zero pixel, so its edge fades over one pixel)."""
+    images = np.asarray(images, dtype=np.float64)
     h, w = images.shape[-2:]
-    col = (q[..., 0] * scale + extent) / (2 * extent) * w - 0.5 + 1  # +1: the zero padding
-    row = (extent - q[..., 1] * scale) / (2 * extent) * h - 0.5 + 1
-    inside = ok & (col >= 0) & (col < w + 1) & (row >= 0) & (row < h + 1)
+    col = (u + extent) / (2 * extent) * w - 0.5 + 1  # +1: the zero padding
+    row = (extent - v) / (2 * extent) * h - 0.5 + 1
+    inside = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < w + 1) & (row >= 0) & (row < h + 1)
     col, row = np.where(inside, col, 0.0), np.where(inside, row, 0.0)
     c0, r0 = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
     tc, tr = col - c0, row - r0
