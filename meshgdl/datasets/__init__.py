@@ -21,6 +21,9 @@ _EXPORTS = {
     "sample_images": ".spherical_images",
     "render_maps": ".spherical_images",
     "SphericalImages": ".spherical_images_dataset",
+    "log_maps": ".mesh_images",
+    "lay_images": ".mesh_images",
+    "mesh_image_task": ".mesh_images",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
