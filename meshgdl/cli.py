@@ -4,6 +4,9 @@
     meshgdl convert mesh IN -o OUT.pt      build a framed graph from a mesh file and save it
     meshgdl convert healpix IN.fits -o OUT.pt   a HEALPix map (FITS) as a graph with its values
     meshgdl plot OUT.pt -o map.png         a Mollweide view of a converted HEALPix graph
+    meshgdl train CONFIG.toml              train from a config (--resume RUN, --print-config MODEL)
+    meshgdl evaluate RUN                   loss and metrics of a trained run
+    meshgdl predict RUN INPUT -o OUT       predictions in the input's format (FITS map, PLY)
 """
 from __future__ import annotations
 
@@ -154,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_convert_healpix_arguments(kinds.add_parser("healpix", help="a HEALPix map (FITS: RING, NESTED or multi-order NUNIQ)"))
     add_plot_arguments(sub.add_parser("plot", help="draw a converted HEALPix graph (Mollweide view)"))
+    from .train.commands import add_arguments as add_train_arguments  # torch is imported only when run
+
+    add_train_arguments(sub)
     return parser
 
 
@@ -174,6 +180,8 @@ def _inputs(args) -> list[tuple[str, tuple[str, ...], str]]:
         return [(args.input, _FITS_SUFFIXES, "a FITS map")] + masks
     if command == ("plot", None):
         return [(args.graph, _GRAPH_SUFFIXES, "a graph file")]
+    if command == ("predict", None):
+        return [(args.input, _FITS_SUFFIXES + _MESH_SUFFIXES, "a FITS map or a mesh file")]
     return []
 
 
@@ -188,7 +196,7 @@ def _check_paths(args) -> None:
             raise IsADirectoryError(f"{path} is a folder; give {what}")
         if not path.lower().endswith(suffixes):
             raise ValueError(f"{path} does not end in {', '.join(suffixes)}; give {what}")
-    output = getattr(args, "output", None)
+    output = None if args.command == "train" else getattr(args, "output", None)  # train's is a run folder
     if output is None:
         return
     check_output(output, overwrite=args.force)

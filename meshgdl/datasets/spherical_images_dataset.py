@@ -83,7 +83,7 @@ class SphericalImages(GeneratedDataset):
         data_list = []
         for start in range(0, p["num_maps"], 64):
             sl = slice(start, start + 64)
-            x, label = render_maps(images[index[sl]] / 255.0, labels[index[sl]], rotation[sl], points,
+            x, label = render_maps(images[index[sl]], labels[index[sl]], rotation[sl], points,
                                    extent=p["extent"], projection=p["projection"], threshold=p["threshold"])
             for m in range(len(x)):
                 i = start + m

@@ -22,6 +22,7 @@ _EXPORTS = {
     "healpix_graph": ".healpix",
     "healpix_map_graph": ".healpix",
     "healpix_rotation": ".healpix",
+    "healpix_grid_graph": ".healpix_grid",
     "graph_to_healpix": ".healpix_io",
     "read_healpix_fits": ".healpix_io",
     "write_healpix_map": ".healpix_io",

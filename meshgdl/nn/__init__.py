@@ -1,6 +1,7 @@
 """Equivariant layers, by family: ``gauge/`` (message passing on framed graphs, nonlinearities, norms),
-``group/`` (C_N group convolutions), ``lattice/`` (L-CNN layers), ``attention/`` (HEAL-SWIN windows), ``pool/`` (hierarchies and global
-pooling), ``functional/`` (kernel bases, fused aggregation, references) and ``models/``."""
+``group/`` (C_N and D_N group convolutions), ``lattice/`` (L-CNN layers), ``attention/`` (HEAL-SWIN
+windows), ``pool/`` (hierarchies and global pooling), ``functional/`` (kernel bases, fused
+aggregation, references) and ``models/``."""
 from .._lazy import lazy_module
 
 _EXPORTS = {
@@ -25,6 +26,9 @@ _EXPORTS = {
     "CNLiftingConv": ".group.cn_lifting_conv",
     "CNGroupConv": ".group.cn_group_conv",
     "CNOrientationPool": ".group.cn_orientation_pool",
+    "DihedralFieldType": ".group.dihedral_field_type",
+    "DNLiftingConv": ".group.dn_lifting_conv",
+    "DNGroupConv": ".group.dn_group_conv",
     "LatticeConv": ".lattice.lattice_conv",
     "LatticeBilinear": ".lattice.lattice_bilinear",
     "LatticeActivation": ".lattice.lattice_activation",

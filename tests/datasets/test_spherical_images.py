@@ -92,7 +92,7 @@ def test_cached_maps_carry_their_placements_and_class_counts(tmp_path):
     ds = SphericalImages(tmp_path, task="segmentation", nside=8, num_maps=6, rotate="so3", extent=0.5)
     t = ds.tensors()
     images, labels = load_images("mnist", "train")
-    x, y = render_maps(images[t["image_index"].numpy()] / 255.0, labels[t["image_index"].numpy()],
+    x, y = render_maps(images[t["image_index"].numpy()], labels[t["image_index"].numpy()],
                        t["rotation"].numpy(), _points(8), extent=0.5)
     np.testing.assert_allclose(t["x"][..., 0].numpy(), x, atol=1e-3)  # stored as float16
     assert torch.equal(t["y"], torch.from_numpy(y))

@@ -1,1 +1,1 @@
-"""Group convolutions with regular representations of finite rotation groups."""
+"""Group convolutions with regular representations of the finite groups C_N and D_N."""

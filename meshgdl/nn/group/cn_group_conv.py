@@ -8,7 +8,6 @@ from torch import Tensor
 from torch.nn import Parameter
 
 from .cyclic_field_type import CyclicFieldType
-from ..functional.angular import rotated_angular_basis
 from ..gauge.gauge_message_passing import GaugeMessagePassing
 
 
@@ -36,34 +35,37 @@ class CNGroupConv(GaugeMessagePassing):
         - input: :math:`[N_\text{nodes}, C_\text{in} N]`, output: :math:`[N_\text{nodes}, C_\text{out} N]`.
     """
 
+    field_type = CyclicFieldType  # the group: a subclass with another field type is its group conv
+
     def __init__(self, in_channels: int, out_channels: int, order: int, bandwidth: int = 4, bias: bool = True):
-        super().__init__(CyclicFieldType(in_channels, order), CyclicFieldType(out_channels, order), aggr="mean")
+        super().__init__(self.field_type(in_channels, order), self.field_type(out_channels, order), aggr="mean")
         self.in_channels, self.out_channels, self.order, self.bandwidth = in_channels, out_channels, order, bandwidth
-        self.weight = Parameter(torch.empty(out_channels, in_channels, order, 2 * bandwidth + 1))
-        self.root = Parameter(torch.empty(out_channels, in_channels, order))
+        self.group_size = size = self.in_type.group_size
+        self.weight = Parameter(torch.empty(out_channels, in_channels, size, 2 * bandwidth + 1))
+        self.root = Parameter(torch.empty(out_channels, in_channels, size))
         self.bias = Parameter(torch.zeros(out_channels)) if bias else None
-        r = torch.arange(order)
-        self.register_buffer("_roll", (r[:, None] + r[None, :]) % order, persistent=False)   # [r, t] -> t + r
+        self.register_buffer("_roll", self.in_type.product_table(), persistent=False)   # [h, g] -> h g
         self.reset_parameters()
 
     def reset_parameters(self):
         with torch.no_grad():
-            fan = self.in_channels * self.order
+            fan = self.in_channels * self.group_size
             self.weight.normal_(0.0, math.sqrt(1.0 / (fan * (self.bandwidth + 1))))
             self.root.normal_(0.0, math.sqrt(0.5 / fan))
             if self.bias is not None:
                 self.bias.zero_()
 
     def _rolled(self, x: Tensor) -> Tensor:
-        """``[K, C N]`` -> ``[K, N(r), C, N(t)]`` with entry ``x[c, (t + r) mod N]``."""
-        return x.unflatten(1, (self.in_channels, self.order))[:, :, self._roll].transpose(1, 2)
+        """``[K, C G]`` -> ``[K, G(h), C, G(g)]`` with entry ``x[c, h g]`` (``(r + t) mod N`` for C_N)."""
+        return x.unflatten(1, (self.in_channels, self.group_size))[:, :, self._roll].transpose(1, 2)
 
     def message(self, x_j: Tensor, edge_theta: Tensor, edge_length: Tensor, edge_weight: Tensor | None) -> Tensor:
-        basis = rotated_angular_basis(edge_theta, self.bandwidth, self.order)      # [E, K, N]
+        basis = self.in_type.angular_basis(edge_theta, self.bandwidth)             # [E, K, G]
         return (basis[:, :, :, None, None] * self._rolled(x_j)[:, None]).flatten(1)  # [E, K N C N]
 
     def update(self, aggr_out: Tensor, x: Tensor) -> Tensor:
-        agg = aggr_out.unflatten(1, (2 * self.bandwidth + 1, self.order, self.in_channels, self.order))
+        g = self.group_size
+        agg = aggr_out.unflatten(1, (2 * self.bandwidth + 1, g, self.in_channels, g))
         out = torch.einsum("nkrct,octk->nor", agg, self.weight)
         out = out + torch.einsum("nrct,oct->nor", self._rolled(x), self.root)
         if self.bias is not None:
@@ -71,4 +73,4 @@ class CNGroupConv(GaugeMessagePassing):
         return out.flatten(1)
 
     def __repr__(self) -> str:
-        return f"CNGroupConv({self.in_channels}, {self.out_channels}, order={self.order})"
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, order={self.order})"

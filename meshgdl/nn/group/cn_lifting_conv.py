@@ -9,7 +9,6 @@ from torch.nn import Parameter
 
 from ...field_type import FieldType
 from .cyclic_field_type import CyclicFieldType
-from ..functional.angular import rotated_angular_basis
 from ..gauge.gauge_message_passing import GaugeMessagePassing
 
 
@@ -40,9 +39,12 @@ class CNLiftingConv(GaugeMessagePassing):
         - input: :math:`[N_\text{nodes}, C_\text{in}]`, output: :math:`[N_\text{nodes}, C_\text{out} N]`.
     """
 
+    field_type = CyclicFieldType  # the group: a subclass with another field type lifts to it
+
     def __init__(self, in_channels: int, out_channels: int, order: int, bandwidth: int = 4, bias: bool = True):
-        super().__init__(FieldType.scalars(in_channels), CyclicFieldType(out_channels, order), aggr="mean")
+        super().__init__(FieldType.scalars(in_channels), self.field_type(out_channels, order), aggr="mean")
         self.in_channels, self.out_channels, self.order, self.bandwidth = in_channels, out_channels, order, bandwidth
+        self.group_size = self.out_type.group_size
         self.weight = Parameter(torch.empty(out_channels, in_channels, 2 * bandwidth + 1))
         self.root = Parameter(torch.empty(out_channels, in_channels))
         self.bias = Parameter(torch.zeros(out_channels)) if bias else None
@@ -56,15 +58,15 @@ class CNLiftingConv(GaugeMessagePassing):
                 self.bias.zero_()
 
     def message(self, x_j: Tensor, edge_theta: Tensor, edge_length: Tensor, edge_weight: Tensor | None) -> Tensor:
-        basis = rotated_angular_basis(edge_theta, self.bandwidth, self.order)      # [E, K, N]
-        return (basis[:, :, :, None] * x_j[:, None, None, :]).flatten(1)           # [E, K N C]
+        basis = self.out_type.angular_basis(edge_theta, self.bandwidth)            # [E, K, G]
+        return (basis[:, :, :, None] * x_j[:, None, None, :]).flatten(1)           # [E, K G C]
 
     def update(self, aggr_out: Tensor, x: Tensor) -> Tensor:
-        agg = aggr_out.unflatten(1, (2 * self.bandwidth + 1, self.order, self.in_channels))
+        agg = aggr_out.unflatten(1, (2 * self.bandwidth + 1, self.group_size, self.in_channels))
         out = torch.einsum("nkrc,ock->nor", agg, self.weight) + (x @ self.root.T)[:, :, None]
         if self.bias is not None:
             out = out + self.bias[:, None]
         return out.flatten(1)
 
     def __repr__(self) -> str:
-        return f"CNLiftingConv({self.in_channels}, {self.out_channels}, order={self.order})"
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, order={self.order})"

@@ -6,6 +6,8 @@ import math
 import torch
 from torch import Tensor
 
+from ..functional.angular import rotated_angular_basis
+
 
 class CyclicFieldType:
     r"""``channels`` copies of the regular representation of :math:`C_N`, laid out channel-major:
@@ -27,8 +29,23 @@ class CyclicFieldType:
         self.channels, self.order = int(channels), int(order)
 
     @property
+    def group_size(self) -> int:
+        """Orientations per channel, :math:`|C_N| = N`."""
+        return self.order
+
+    @property
     def dim(self) -> int:
-        return self.channels * self.order
+        return self.channels * self.group_size
+
+    def product_table(self) -> Tensor:
+        """``[N, N]``: entry ``[h, g]`` is the index of the product ``h g``, ``(h + g) mod N``."""
+        r = torch.arange(self.order)
+        return (r[:, None] + r[None, :]) % self.order
+
+    def angular_basis(self, theta: Tensor, bandwidth: int) -> Tensor:
+        """``[E]`` -> ``[E, 2 L + 1, N]``: a kernel's Fourier basis at :math:`h^{-1}\theta` for each
+        orientation ``h``."""
+        return rotated_angular_basis(theta, bandwidth, self.order)
 
     def steps(self, angles: Tensor, atol: float = 1e-9) -> Tensor:
         """The number ``q`` of orientation steps in each angle; raises if one is not a multiple."""
@@ -43,7 +60,7 @@ class CyclicFieldType:
         """``x'[k, c, r] = x[k, c, (r + steps[k]) mod N]``: ``[K, C N]``, ``[K]`` -> ``[K, C N]``."""
         r = torch.arange(self.order, device=x.device)
         index = (r[None, :] + steps[:, None]) % self.order                     # [K, N]
-        grid = x.unflatten(-1, (self.channels, self.order))
+        grid = x.unflatten(-1, (-1, self.order))  # rotations move r within every block of N
         return torch.gather(grid, 2, index[:, None, :].expand_as(grid)).flatten(1)
 
     def transform(self, x: Tensor, angles: Tensor) -> Tensor:
@@ -53,10 +70,10 @@ class CyclicFieldType:
         return self.shift(x, self.steps(angles))
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, CyclicFieldType) and (other.channels, other.order) == (self.channels, self.order)
+        return type(other) is type(self) and (other.channels, other.order) == (self.channels, self.order)
 
     def __hash__(self) -> int:
-        return hash((self.channels, self.order))
+        return hash((type(self).__name__, self.channels, self.order))
 
     def __repr__(self) -> str:
         return f"CyclicFieldType({self.channels}, order={self.order})"
