@@ -1,6 +1,6 @@
 """The models compared in ``spherical_images.py``, each built to a parameter budget.
 
-Every model maps maps ``x [B, N, C_in]`` on one nested HEALPix graph (with its pooling levels from
+Every model maps features ``x [B, N, C_in]`` on one nested HEALPix graph (with its pooling levels from
 :func:`meshgdl.geometry.healpix_levels`) to per-pixel logits ``[B, N, C]`` (segmentation) or
 per-map logits ``[B, C]`` (classification).
 
