@@ -86,10 +86,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build_model(name: str, num_classes: int, budget: int) -> nn.Module:
-    """The model ``name`` at the width whose parameter count is closest to ``budget``."""
+def build_model(name: str, num_classes: int, budget: int, in_channels: int | None = None) -> nn.Module:
+    """The model ``name`` at the width whose parameter count is closest to ``budget``; the inputs are
+    the intrinsic features (and xyz for the models that use it) unless ``in_channels`` is given."""
     spec = MODELS[name]
-    in_channels = NUM_INTRINSIC + (3 if spec.uses_xyz else 0)
+    if in_channels is None:
+        in_channels = NUM_INTRINSIC + (3 if spec.uses_xyz else 0)
     best = None
     for width in range(2, 257):
         state = torch.random.get_rng_state()

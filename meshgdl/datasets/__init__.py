@@ -19,6 +19,13 @@ _EXPORTS = {
     "load_fashion_mnist": ".images",
     "load_mnist_5k": ".images",
     "parcellation_task": ".cortex",
+    "load_images": ".spherical_images",
+    "sample_images": ".spherical_images",
+    "render_maps": ".spherical_images",
+    "SphericalImages": ".spherical_images_dataset",
+    "log_maps": ".mesh_images",
+    "lay_images": ".mesh_images",
+    "mesh_image_task": ".mesh_images",
 }
 
 __getattr__, __dir__ = lazy_module(__name__, _EXPORTS)
