@@ -134,7 +134,13 @@ class HierarchyModel(torch.nn.Module):
 
         key = (content_hash(graph.pos, graph.edge_index), graph.pos.dtype, str(graph.pos.device))
         if key not in self._hierarchies:
-            self._hierarchies[key] = CoarseningHierarchy.build(graph, self.sizes)
+            hierarchy = CoarseningHierarchy.build(graph, self.sizes)
+            # every level in use on every graph: DDP needs every parameter to get a gradient
+            if len(hierarchy.levels) < self.net.depth:
+                raise ValueError(f"a graph of {graph.num_nodes} nodes has {len(hierarchy.levels)} coarsening levels "
+                                 f"below it in sizes = {list(self.sizes)}, but depth = {self.net.depth}; lower "
+                                 "depth or give sizes below the smallest graph's node count")
+            self._hierarchies[key] = hierarchy
         return self._hierarchies[key]
 
     def forward(self, batch) -> Tensor:

@@ -92,6 +92,10 @@ def test_gem_unet_in_a_batch_coarsens_each_geometry_once_and_runs_each_graph_alo
     assert out.shape == (3 * 48, 3) and len(model._hierarchies) == 1
     for k, g in enumerate(graphs):
         torch.testing.assert_close(out[48 * k:48 * (k + 1)], model(g), atol=1e-12, rtol=0)
+    deep = MODELS.get("GemUNet").build(DataInfo(1, 3, "node", True, "healpix", 2), **(options | {"depth": 2}))
+    with pytest.raises(ValueError, match="a graph of 48 nodes has 1 coarsening levels below it in sizes = \\[12\\], "
+                                         "but depth = 2; lower depth"):
+        deep.double()(graphs[0])
 
 
 def test_spherical_images_refuse_an_unknown_gauge(tmp_path):
