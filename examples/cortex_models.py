@@ -11,6 +11,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from meshgdl.nn import GlobalInvariantPool
+from meshgdl.nn.models import CoarseningHierarchy as Hierarchy  # noqa: F401 (the examples build it by this name)
+from meshgdl.nn.models import GemUNet
+
 NUM_INTRINSIC = 3
 
 
@@ -108,89 +112,15 @@ def build_model(name: str, num_classes: int, budget: int, in_channels: int | Non
     return model
 
 
-class Invariants(nn.Module):
-    """Gauge-invariant read-out: the scalars and the norm of every frequency-k > 0 pair."""
+class Invariants(GlobalInvariantPool):
+    """Gauge-invariant read-out of every node: the scalars and the norm of every frequency-k > 0 pair."""
 
     def __init__(self, field_type):
-        super().__init__()
-        self.num_scalars = field_type.multiplicities[0]
-        self.dim = self.num_scalars + (field_type.dim - self.num_scalars) // 2
+        super().__init__(field_type)
+        self.dim = self.out_channels
 
     def forward(self, x):
-        pairs = x[:, self.num_scalars:].unflatten(-1, (-1, 2))
-        return torch.cat([x[:, :self.num_scalars], (pairs.square().sum(-1) + 1e-12).sqrt()], -1)
-
-
-@dataclass
-class Hierarchy:
-    """A framed graph and its coarsenings (:func:`meshgdl.nn.coarsen`), finest first."""
-
-    graph: object
-    levels: list
-
-    @classmethod
-    def build(cls, graph, sizes=(512, 128, 32)) -> "Hierarchy":
-        """Coarsenings to about ``sizes`` nodes each, skipping sizes not below the graph's.
-
-        Fixed node counts (not fixed ratios) put the coarse levels of a finer and a coarser mesh of
-        one surface at the same spatial scale, so a model trained on one sees the same receptive
-        fields on the other.
-        """
-        from meshgdl.nn import coarsen
-
-        levels, g = [], graph
-        for size in sizes:
-            if size >= g.num_nodes:
-                continue
-            levels.append(coarsen(g, size / g.num_nodes))
-            g = levels[-1].coarse
-        return cls(graph, levels)
-
-
-class GemUNet(nn.Module):
-    """GemConv U-Net: convolutions on every level of a coarsening hierarchy, so that the receptive
-    field reaches the scale of a lobe, and back up with skip connections.
-
-    Down: GemConv -> GaugeLayerNorm -> NormNonlinearity at each level, then TransportPool to the
-    centres (features are transported into the centre's frame before averaging). Up: transport
-    the coarse features back to the cluster members, add the skip, EquivariantLinear,
-    nonlinearity. Read-out on gauge invariants (scalars and pair norms), so the logits are
-    gauge invariant. Without a hierarchy (``depth = 0``) it is a plain GemConv residual network.
-    """
-
-    def __init__(self, in_channels: int, width: int, num_classes: int, depth: int = 3, max_frequency: int = 2):
-        super().__init__()
-        from meshgdl.nn import EquivariantLinear, FieldType, GaugeLayerNorm, GemConv, NormNonlinearity, TransportPool
-
-        hidden = FieldType([width] * (max_frequency + 1))
-        self.depth = depth
-        self.encode = GemConv(FieldType.scalars(in_channels), hidden)
-        block = lambda: nn.ModuleList([GemConv(hidden, hidden), GaugeLayerNorm(hidden), NormNonlinearity(hidden)])
-        self.down = nn.ModuleList(block() for _ in range(depth + 1))
-        self.up = nn.ModuleList(nn.ModuleList([EquivariantLinear(hidden, hidden), NormNonlinearity(hidden)])
-                                for _ in range(depth))
-        self.pool = TransportPool(hidden)
-        self.invariants = Invariants(hidden)
-        self.decode = nn.Linear(self.invariants.dim, num_classes)
-
-    def forward(self, x, hierarchy: Hierarchy):
-        graphs = [hierarchy.graph] + [c.coarse for c in hierarchy.levels][:self.depth]
-        depth = len(graphs) - 1  # a small graph may have fewer levels
-        h = self.encode(x, graphs[0])
-        skips = []
-        for level, (conv, norm, act) in enumerate(self.down[:depth + 1]):
-            h = h + act(norm(conv(h, graphs[level])))
-            if level < depth:
-                skips.append(h)
-                c = hierarchy.levels[level]
-                h = self.pool(h, c.pool)[c.centres]
-        for level in reversed(range(depth)):
-            c = hierarchy.levels[level]
-            fine = h.new_zeros(skips[level].shape)
-            fine[c.centres] = h
-            linear, act = self.up[level]
-            h = skips[level] + act(linear(self.pool(fine, c.unpool) + skips[level]))
-        return self.decode(self.invariants(h))
+        return self.invariants(x)
 
 
 MODELS.update({

@@ -42,6 +42,9 @@ _EXPORTS = {
     "HealpixPatchExpanding": ".attention.healpix_patch_expanding",
     "HealSwin": ".models.heal_swin",
     "HealSwinUNet": ".models.heal_swin",
+    "GemUNet": ".models.gem_unet",
+    "CoarseningHierarchy": ".models.gem_unet",
+    "CNGroupCNN": ".models.cn_group_cnn",
     "models": ".models",
     "LCNN": ".models.lcnn",
 }

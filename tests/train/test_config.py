@@ -9,11 +9,14 @@ from meshgdl.train.config import ConfigError, complete_config, config_template
 from .conftest import ising_config
 
 
-@pytest.mark.parametrize("model", ["GemResNet", "HealSwinUNet", "HealSwin", "LCNN"])
-def test_print_config_is_a_complete_config_with_every_default(model, capsys):
-    assert main(["train", "--print-config", model]) == 0
+@pytest.mark.parametrize("model, data", [("GemResNet", None), ("HealSwinUNet", None), ("HealSwin", None), ("LCNN", None),
+                                         ("GemUNet", None), ("CNGroupCNN", None), ("HealSwinUNet", "spherical_images"),
+                                         ("GemUNet", "spherical_images")])
+def test_print_config_is_a_complete_config_with_every_default(model, data, capsys):
+    assert main(["train", "--print-config", model] + (["--data", data] if data else [])) == 0
     text = capsys.readouterr().out
     raw = tomllib.loads(text)
+    assert raw["model"]["name"] == model and raw["data"]["name"] == (data or MODELS.get(model).data)
     assert complete_config(raw) == complete_config({"model": {"name": model}, "data": raw["data"]} | {"output": raw["output"]})
     assert text.count("#") > 20  # every option carries its comment
 

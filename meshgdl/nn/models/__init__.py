@@ -4,6 +4,9 @@ from ..._lazy import lazy_module
 _EXPORTS = {
     "GemResNet": ".gem_resnet",
     "GemResBlock": ".gem_resnet",
+    "GemUNet": ".gem_unet",
+    "CoarseningHierarchy": ".gem_unet",
+    "CNGroupCNN": ".cn_group_cnn",
     "LCNN": ".lcnn",
     "HealSwin": ".heal_swin",
     "HealSwinUNet": ".heal_swin",
