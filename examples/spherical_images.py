@@ -238,7 +238,8 @@ def main(argv=None) -> int:
         parts.append(table(task, results[task], seeds, args.augmentations))
     setup = (f"{mode.capitalize()} run (`--{mode}`): spherical {args.source}, nside {args.nside}, {args.train_maps} "
              f"training / {args.test_maps} test maps, {args.epochs} epochs, batch {args.batch}, Adam with a one-cycle "
-             f"schedule to {args.lr}, budget {args.budget} parameters.")
+             f"schedule to {args.lr}, budget {args.budget} parameters. Command: `python examples/spherical_images.py "
+             f"{' '.join(sys.argv[1:] if argv is None else argv)}`.")
     md = "\n\n".join(parts + [setup + " " + run_line(record)])
     print("\n" + md + "\n", flush=True)
     outputs[1].write_text(md + "\n")
