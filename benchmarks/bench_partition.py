@@ -143,11 +143,11 @@ def _need(earlier: list, key: str, nside: int, parts: int) -> float | None:
     return above * (nside / last["nside"]) ** 2 + imports * (1 if key == "single" else parts)
 
 
-def measure(nside: int, parts: int, steps: int, threads: int, earlier: list) -> dict:
+def measure(nside: int, parts: int, steps: int, threads: int, earlier: list, margin: float = 0.9) -> dict:
     run = {"nside": nside, "parts": parts}
     for key in ("single", "parted"):
         need, have = _need(earlier, key, nside, parts), _available()
-        if need is not None and need > 0.9 * have:
+        if need is not None and need > margin * have:
             run[key] = {"skipped": f"needs about {need / 2**30:.0f} GiB (scaled from nside "
                                    f"{max(r['nside'] for r in earlier)}), {have / 2**30:.0f} GiB available"}
             continue
@@ -182,6 +182,8 @@ def main():
     parser.add_argument("--steps", type=int, default=2, help="timed steps after the first")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the one-process run")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--margin", type=float, default=0.9,
+                        help="run a case only if its scaled memory is under this fraction of the available memory")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "partition")
     parser.add_argument("--worker", choices=["single", "parted"], help=argparse.SUPPRESS)
     parser.add_argument("--nside", type=int, help=argparse.SUPPRESS)
@@ -198,7 +200,7 @@ def main():
         return
     runs = []
     for nside in sorted(args.measure):
-        runs.append(measure(nside, args.parts, args.steps, args.threads, runs))
+        runs.append(measure(nside, args.parts, args.steps, args.threads, runs, args.margin))
         print(json.dumps(runs[-1]), flush=True)
     write_report(runs, args.out)
 
