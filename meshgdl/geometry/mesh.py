@@ -156,11 +156,6 @@ def _check_input(v: Tensor, f: Tensor):
         raise ValueError("some faces repeat a vertex (e.g. [3, 3, 7]); remove them")
 
 
-def _square(x: Tensor) -> Tensor:
-    """Squared norm of each row, ``[F, 3] -> [F]``."""
-    return torch.einsum("fa,fa->f", x, x)
-
-
 def _merge_duplicates(v: Tensor, f: Tensor, repair: bool):
     """Merge coincident vertices where the surface stays manifold (:func:`merge_plan`); without
     ``repair``, raise if any would merge. Returns the faces and ``target`` [V] (or ``None``)."""
@@ -195,11 +190,13 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     _check_input(v, f)
     # zero-area faces carry no geometry: drop them (logged); this drops every face with two
     # coincident corners, so no edge of zero length remains, and merging copies changes no area
-    a, b, c = v.index_select(0, f[:, 0]), v.index_select(0, f[:, 1]), v.index_select(0, f[:, 2])
-    cross = torch.linalg.cross(b - a, c - a)
-    area2 = cross.norm(dim=-1)
-    # side k of a face runs from corner k to corner k + 1: |side k|^2
-    side_sq = torch.stack([_square(b - a), _square(c - b), _square(a - c)], dim=1)
+    corner = v.index_select(0, f.reshape(-1)).view(-1, 3, 3)
+    # side k of a face runs from corner k to corner k + 1; c - a is minus side 2, exactly
+    side = corner.roll(-1, dims=1) - corner
+    cross = torch.linalg.cross(side[:, 0], -side[:, 2])
+    area2 = torch.linalg.vector_norm(cross, dim=-1)
+    side_sq = torch.einsum("fka,fka->fk", side, side)
+    del corner, side
     degenerate = area2 <= 1e-12 * side_sq[:, 0].mean()
     if bool(degenerate.any()):
         log.warning("mesh_graph: dropped %d zero-area faces", int(degenerate.sum()))
