@@ -35,7 +35,7 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     and logs edges of more than two faces."""
     he_src = f.reshape(-1)
     he_dst = np.roll(f, -1, axis=1).reshape(-1)  # slices: several times faster than f[:, [1, 2, 0]]
-    by_edge, keys = argsort(np.minimum(he_src, he_dst) * num_v + np.maximum(he_src, he_dst), True)
+    by_edge, keys = _sort_pairs(np.minimum(he_src, he_dst), np.maximum(he_src, he_dst), num_v)
     first = np.empty(len(keys), dtype=bool)
     first[0] = True
     np.not_equal(keys[1:], keys[:-1], out=first[1:])
@@ -140,6 +140,21 @@ def fan_layout(f: np.ndarray, edges: MeshEdges, theta: np.ndarray | None = None)
     bad[vert[~root[ptr]]] = True
     bad[np.flatnonzero(np.bincount(vert[root], minlength=num_v) != 1)] = True
     return FanLayout(acc, boundary, bad)
+
+
+def _sort_pairs(lo: np.ndarray, hi: np.ndarray, num_v: int):
+    """Stable order of the pairs ``(lo, hi)`` and their sorted keys ``lo * num_v + hi``.
+
+    The keys take twice the bits of a vertex id: beside the positions (:func:`argsort`) they fit in
+    63 bits up to about 1.3M faces. Larger meshes sort by ``hi``, then stably by ``lo``: two packed
+    sorts stay several times faster than numpy's stable ``argsort`` of the full keys.
+    """
+    bits = max(int(num_v - 1).bit_length(), 1)
+    if 2 * bits + max(int(len(lo) - 1).bit_length(), 1) <= 63:
+        return argsort(lo * num_v + hi, True)
+    first = argsort(hi)
+    order = first[argsort(lo[first])]
+    return order, lo[order] * num_v + hi[order]
 
 
 def argsort(keys: np.ndarray, return_sorted: bool = False):

@@ -191,8 +191,12 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     # zero-area faces carry no geometry: drop them (logged); this drops every face with two
     # coincident corners, so no edge of zero length remains, and merging copies changes no area
     corner = v.index_select(0, f.reshape(-1)).view(-1, 3, 3)
-    # side k of a face runs from corner k to corner k + 1; c - a is minus side 2, exactly
-    side = corner.roll(-1, dims=1) - corner
+    # side k of a face runs from corner k to corner k + 1; c - a is minus side 2, exactly. Written
+    # in place: every fresh array of this size costs its page faults again (most of the time of
+    # a build of millions of faces)
+    side = torch.empty_like(corner)
+    torch.sub(corner[:, 1:], corner[:, :2], out=side[:, :2])
+    torch.sub(corner[:, 0], corner[:, 2], out=side[:, 2])
     cross = torch.linalg.cross(side[:, 0], -side[:, 2])
     area2 = torch.linalg.vector_norm(cross, dim=-1)
     side_sq = torch.einsum("fka,fka->fk", side, side)
@@ -238,7 +242,11 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     # vertex normals with Max's weights cross / (|p|^2 |q|^2), p and q the sides at the corner
     # (k - 1 and k): exact for vertices on a sphere
     weight = 1 / (side_sq * side_sq.roll(1, dims=1))
-    normal = torch.zeros_like(v).index_add_(0, f.reshape(-1), (weight[:, :, None] * cross[:, None]).view(-1, 3))
+    normal = torch.zeros_like(v)
+    term = torch.empty_like(cross)
+    for k in range(3):
+        normal.index_add_(0, f[:, k], torch.mul(cross, weight[:, k, None], out=term))
+    del term
     nn = normal.norm(dim=-1)
     vanishing = nn <= 1e-9 * nn.max()
     if bool(vanishing.any()):

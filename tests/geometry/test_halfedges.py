@@ -131,3 +131,17 @@ def test_all_finite_survives_a_sum_that_overflows():
     for bad in (float("nan"), float("inf"), -float("inf")):
         assert not all_finite(torch.tensor([1.0, bad, -1.0]))
     assert not all_finite(torch.tensor([float("inf"), -float("inf")]))
+
+
+@pytest.mark.parametrize("num_v", [1000, 2**31])
+def test_pairs_sort_stably_whether_or_not_their_keys_fit_beside_the_positions(num_v):
+    """2 x 31 bits of vertex ids leave no room for positions: the two-pass sort must agree."""
+    from meshgdl.geometry.halfedges import _sort_pairs
+
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, num_v, 5000), rng.integers(0, num_v, 5000)
+    a[::7], b[::7] = a[0], b[0]  # ties, whose order must be kept
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    order, keys = _sort_pairs(lo, hi, num_v)
+    reference = np.argsort(lo * num_v + hi, kind="stable")
+    assert (order == reference).all() and (keys == (lo * num_v + hi)[reference]).all()
