@@ -129,13 +129,15 @@ def fan_layout(f: np.ndarray, edges: MeshEdges, theta: np.ndarray | None = None)
     ptr = np.where(root, np.arange(len(vert)), pred)
     acc = None if theta is None else np.where(root, 0.0, theta[np.maximum(pred, 0)])
     corners = np.bincount(vert, minlength=num_v)
+    # the steps reuse two buffers: a fresh array of 3F entries a step costs its page faults again
+    hop, gathered = np.empty_like(ptr), None if acc is None else np.empty_like(acc)
     for _ in range(int(corners.max()).bit_length() + 1):
         # a cycle with no start would point to itself after 2^k steps: test for reaching a start
         if root[ptr].all():
             break
         if acc is not None:
-            acc = acc + acc[ptr]
-        ptr = ptr[ptr]
+            acc += np.take(acc, ptr, out=gathered)
+        ptr, hop = np.take(ptr, ptr, out=hop), ptr
     # a fan that never reaches a start is a second cycle at a vertex; two starts are two chains
     bad[vert[~root[ptr]]] = True
     bad[np.flatnonzero(np.bincount(vert[root], minlength=num_v) != 1)] = True
