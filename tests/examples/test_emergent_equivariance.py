@@ -42,7 +42,7 @@ def test_tiny_run_gives_every_row_an_invariant_group_cnn_and_an_exactly_invarian
     # group convolutions on the grid: every quarter turn gets the class of the image itself, by construction
     for rows in per_training[script.equivariant_label(4)].values():
         assert [r["size"] for r in rows] == [1, 2] and all(r["orbit_same"] == 4.0 for r in rows)
-        assert abs(rows[0]["divergence"]) < 1e-6
+        assert abs(rows[0]["divergence"]) < 1e-7  # float32 rounding; a broken symmetry gives 2e-6 after one epoch
     # the theorem: the infinite ensemble trained on full C4 orbits predicts the same class on every copy
     for rows in per_training[script.NTK].values():
         assert rows[0]["orbit_same"] == 4.0 and rows[0]["divergence"] < 1e-10
