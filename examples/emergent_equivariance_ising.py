@@ -10,7 +10,7 @@ on the periodic grid, invariant to the whole group by construction) trains witho
 predictions (of 4 L^2) in distribution (new configurations at the training temperatures) and out
 of it (temperatures near T_c, never trained on, and random spins, T = infinity).
 
-    python examples/emergent_equivariance_ising.py            # L = 8, about a minute on 2 cores
+    python examples/emergent_equivariance_ising.py            # L = 8, a minute or two on 2 cores
 
 Results go to docs/results/emergent_equivariance/ising.{json,md}.
 """
