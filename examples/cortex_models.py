@@ -45,37 +45,44 @@ class ScalarConvNet(nn.Module):
     """Encoder, residual blocks of a scalar graph convolution, decoder.
 
     ``conv(width)`` builds one convolution; ``edge_index_only`` feeds it ``graph.edge_index``
-    (PyG layers such as FeaStConv) instead of the framed graph.
+    (PyG layers such as FeaStConv) instead of the framed graph. ``readout="max"`` decodes the
+    largest value of each channel over the nodes (one output a graph) instead of every node.
+    Features ``[B, N, C]`` on one shared graph give ``[B, N, classes]`` or ``[B, classes]``.
     """
 
     def __init__(self, in_channels: int, width: int, num_classes: int, conv, layers: int = 4,
-                 edge_index_only: bool = False):
+                 edge_index_only: bool = False, readout: str | None = None):
         super().__init__()
         self.encode = nn.Linear(in_channels, width)
         self.convs = nn.ModuleList(conv(width) for _ in range(layers))
         self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(layers))
         self.decode = nn.Linear(width, num_classes)
-        self.edge_index_only = edge_index_only
+        self.edge_index_only, self.readout = edge_index_only, readout
 
     def forward(self, x, graph):
         h = self.encode(x)
         arg = graph.edge_index if self.edge_index_only else graph
+        if self.edge_index_only and h.dim() == 3:
+            # PyG layers take one graph: the B samples become B disjoint copies of it
+            arg = torch.cat([arg + k * h.shape[1] for k in range(h.shape[0])], 1)
+            h = h.flatten(0, 1)
         for conv, norm in zip(self.convs, self.norms):
             h = h + torch.relu(norm(conv(h, arg)))
-        return self.decode(h)
+        h = h.reshape(x.shape[:-1] + h.shape[-1:])
+        return self.decode(h.amax(-2) if self.readout == "max" else h)
 
 
-def _feast(in_channels, width, num_classes):
+def _feast(in_channels, width, num_classes, readout=None):
     from torch_geometric.nn import FeaStConv
 
     return ScalarConvNet(in_channels, width, num_classes, lambda w: FeaStConv(w, w, heads=4),
-                         edge_index_only=True)
+                         edge_index_only=True, readout=readout)
 
 
-def _iso(in_channels, width, num_classes):
+def _iso(in_channels, width, num_classes, readout=None):
     from meshgdl.nn import IsoConv
 
-    return ScalarConvNet(in_channels, width, num_classes, lambda w: IsoConv(w, w))
+    return ScalarConvNet(in_channels, width, num_classes, lambda w: IsoConv(w, w), readout=readout)
 
 
 MODELS: dict[str, Spec] = {
@@ -90,10 +97,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build_model(name: str, num_classes: int, budget: int, in_channels: int | None = None) -> nn.Module:
-    """The model ``name`` at the width whose parameter count is closest to ``budget``; the inputs are
-    the intrinsic features (and xyz for the models that use it) unless ``in_channels`` is given."""
-    spec = MODELS[name]
+def build_model(name, num_classes: int, budget: int, in_channels: int | None = None) -> nn.Module:
+    """The model ``name`` (or a :class:`Spec`) at the width whose parameter count is closest to
+    ``budget``; the inputs are the intrinsic features (and xyz for the models that use it) unless
+    ``in_channels`` is given."""
+    spec = MODELS[name] if isinstance(name, str) else name
     if in_channels is None:
         in_channels = NUM_INTRINSIC + (3 if spec.uses_xyz else 0)
     best = None

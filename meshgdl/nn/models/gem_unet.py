@@ -62,8 +62,11 @@ class GemUNet(torch.nn.Module):
     :math:`h \leftarrow s_l + \sigma(\mathrm{Lin}(\mathrm{unpool}(h) + s_l))` with the skip
     :math:`s_l`. The read-out is linear on the gauge invariants (scalars and the norm of every
     frequency-:math:`k > 0` pair), so the output does not change under gauge transformations,
-    node permutations or rotations of the embedding. A hierarchy with fewer levels than ``depth``
-    uses the levels it has; without levels the model is a residual GemConv network.
+    node permutations or rotations of the embedding. The graph task reduces the invariants
+    :math:`u_c` of the coarsest level's nodes :math:`c` first, by the mean or by the largest value
+    of each channel, :math:`\max_c u_c`, which keeps a signal seen by a few nodes of many (a digit
+    on a mesh) that the mean dilutes. A hierarchy with fewer levels than ``depth`` uses the levels
+    it has; without levels the model is a residual GemConv network.
 
     Args:
         in_channels (int): input scalars.
@@ -73,21 +76,31 @@ class GemUNet(torch.nn.Module):
         max_frequency (int): :math:`K`, the highest SO(2) frequency of the hidden features (default: ``2``)
         task (str): ``"node"`` (one output a node) or ``"graph"`` (the invariants averaged over the
             coarsest level, one output a graph; the up path is not built) (default: ``"node"``)
+        readout (str): how the graph task reduces the invariants over the coarsest level's nodes,
+            ``"mean"`` or ``"max"``; the node task takes only ``"mean"`` (no reduction)
+            (default: ``"mean"``)
 
     Shapes:
-        - input: ``x`` :math:`[N, C_\text{in}]`, ``hierarchy`` a :class:`CoarseningHierarchy` of
-          one graph with :math:`N` nodes (or the graph itself, coarsened by
-          :meth:`CoarseningHierarchy.build` on every call: build the hierarchy once for training)
-        - output: :math:`[N, C_\text{out}]` (node task) or :math:`[1, C_\text{out}]` (graph task)
+        - input: ``x`` :math:`[N, C_\text{in}]` or :math:`[B, N, C_\text{in}]` (:math:`B` samples on
+          one shared graph), ``hierarchy`` a :class:`CoarseningHierarchy` of one graph with
+          :math:`N` nodes (or the graph itself, coarsened by :meth:`CoarseningHierarchy.build` on
+          every call: build the hierarchy once for training)
+        - output: :math:`[N, C_\text{out}]` (node task) or :math:`[1, C_\text{out}]` (graph task);
+          :math:`[B, N, C_\text{out}]` or :math:`[B, C_\text{out}]` for batched input
     """
 
     def __init__(self, in_channels: int, width: int, out_channels: int, depth: int = 3, max_frequency: int = 2,
-                 task: str = "node"):
+                 task: str = "node", readout: str = "mean"):
         super().__init__()
         if task not in ("node", "graph"):
             raise ValueError(f"task must be 'node' or 'graph', got {task!r}")
+        if readout not in ("mean", "max"):
+            raise ValueError(f"readout must be 'mean' or 'max', got {readout!r}")
+        if task == "node" and readout != "mean":
+            raise ValueError(f"readout={readout!r} reduces over nodes, which only the graph task does; "
+                             "pass task='graph' or leave readout='mean'")
         hidden = FieldType([width] * (max_frequency + 1))
-        self.depth, self.task = depth, task
+        self.depth, self.task, self.readout = depth, task, readout
         self.encode = GemConv(FieldType.scalars(in_channels), hidden)
         block = lambda: torch.nn.ModuleList([GemConv(hidden, hidden), GaugeLayerNorm(hidden), NormNonlinearity(hidden)])
         self.down = torch.nn.ModuleList(block() for _ in range(depth + 1))
@@ -106,17 +119,30 @@ class GemUNet(torch.nn.Module):
         h = self.encode(x, graphs[0])
         skips = []
         for level, (conv, norm, act) in enumerate(self.down[:depth + 1]):
-            h = h + act(norm(conv(h, graphs[level])))
+            h = h + _pointwise(lambda t: act(norm(t)), conv(h, graphs[level]))
             if level < depth:
                 skips.append(h)
                 c = hierarchy.levels[level]
-                h = self.pool(h, c.pool)[c.centres]
+                h = self._transport(h, c.pool)[..., c.centres, :]
         if self.task == "graph":
-            return self.decode(self.invariants.invariants(h).mean(0, keepdim=True))
+            invariants = _pointwise(self.invariants.invariants, h)
+            reduce = invariants.amax if self.readout == "max" else invariants.mean
+            return self.decode(reduce(-2, keepdim=x.dim() == 2))
         for level in reversed(range(depth)):
             c = hierarchy.levels[level]
             fine = h.new_zeros(skips[level].shape)
-            fine[c.centres] = h
+            fine[..., c.centres, :] = h
             linear, act = self.up[level]
-            h = skips[level] + act(linear(self.pool(fine, c.unpool) + skips[level]))
-        return self.decode(self.invariants.invariants(h))
+            h = skips[level] + _pointwise(lambda t: act(linear(t)), self._transport(fine, c.unpool) + skips[level])
+        return self.decode(_pointwise(self.invariants.invariants, h))
+
+    def _transport(self, h: Tensor, graph) -> Tensor:
+        """:class:`~meshgdl.nn.TransportPool` along ``graph``, one sample at a time for ``[B, N, C]``."""
+        if h.dim() == 2:
+            return self.pool(h, graph)
+        return torch.stack([self.pool(sample, graph) for sample in h])
+
+
+def _pointwise(fn, h: Tensor) -> Tensor:
+    """A per-node function written for ``[N, C]`` applied to ``[N, C]`` or ``[B, N, C]``."""
+    return fn(h) if h.dim() == 2 else fn(h.flatten(0, 1)).unflatten(0, h.shape[:2])
