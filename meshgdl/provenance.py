@@ -31,10 +31,10 @@ def run_record() -> dict:
 
     from . import __version__
 
-    changed = _git("status", "--porcelain", "--untracked-files=no")
+    changed = _git("diff", "--name-only", "HEAD")
     return {
         "commit": _git("rev-parse", "HEAD"),
-        "dirty": sorted(line[3:] for line in changed.splitlines()) if changed else [],
+        "dirty": sorted(changed.splitlines()) if changed else [],
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores"
                    + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
