@@ -150,7 +150,8 @@ def _transposed(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_perm: 
     """CSR arrays of :math:`A^\\top` (conjugated) from those of ``A`` and the column-major order."""
     counts = crow[1:].long() - crow[:-1].long()
     row = torch.arange(crow.numel() - 1, dtype=crow.dtype, device=crow.device).repeat_interleave(counts, output_size=col.numel())
-    return t_crow, row[t_perm], val[t_perm].conj()
+    # index_select: several times faster than advanced indexing with 32-bit indices
+    return t_crow, row.index_select(0, t_perm), val.index_select(0, t_perm).conj()
 
 
 def spmm_impl(crow: Tensor, col: Tensor, val: Tensor, x: Tensor) -> Tensor:

@@ -17,7 +17,6 @@ cache itself, so the fused layers compile with ``torch.compile(fullgraph=True)``
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -56,8 +55,14 @@ def _coefficients(edge_logmap: Tensor, edge_transport: Tensor, edge_weight: Tens
 def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_transport: Tensor,
                     edge_weight: Optional[Tensor], num_nodes: int, m: int, ss: list[int], num_radial: int,
                     cutoff: float, normalize: bool, transpose: bool) -> Tensor:
-    r""":math:`y = A x` (or :math:`A^\top x`) for the operator :math:`A` of :func:`_coefficients`,
-    ``[N, F]`` -> ``[N K, F]``, looked up in (or added to) the per-graph cache.
+    r""":math:`y = A x` for the operator :math:`A` of :func:`_coefficients`, looked up in (or added
+    to) the per-graph cache: ``[N, F]`` -> ``[N K, F]``; with ``transpose``, :math:`A^\top`.
+
+    For ``m > 0`` (``ss`` not empty) ``x`` holds complex numbers as ``(u, v)`` pairs in its last
+    dimension, ``F = 2 F'``, and the product is complex: :math:`A` has rows
+    :math:`(\mathrm{Re}\,P, \mathrm{Im}\,P)` for each ``(r, s)``, and the real products of both
+    with ``(u, v)`` combine in place into :math:`(\mathrm{Re}\,Pz, \mathrm{Im}\,Pz)`: ``[N, F]`` ->
+    ``[N K, F']``. Its transpose is the adjoint: ``[N K, F']`` -> ``[N, F]``.
 
     A custom operator, so that ``torch.compile`` keeps the fused layers in one graph: the cache
     lookup and the operator building (argsort, bincount) run inside it, never traced. Gradients
@@ -71,14 +76,44 @@ def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_tra
         return ops.edge_operator(edge_index.to(x.device), coef.to(x.device), num_nodes, normalize)
 
     op = ops.cached_operator(edge_index, key, build, depends=(edge_logmap, edge_transport, edge_weight))
-    return op.product(x.to(dtype), transpose).to(x.dtype)
+    if not (m > 0 and ss):
+        return op.product(x.to(dtype), transpose).to(x.dtype)
+    # pairs as two blocks (u | v) inside, so that combining them reads contiguous runs
+    width = x.shape[1]
+    if transpose:
+        y = op.product(_expand(x.to(dtype)), True)                          # [N, (Z, F')]
+        return y.view(num_nodes, 2, width).transpose(1, 2).reshape(num_nodes, 2 * width).to(x.dtype)
+    blocks = x.to(dtype).view(num_nodes, width // 2, 2).transpose(1, 2).reshape(num_nodes, width)
+    return _combine(op.product(blocks)).to(x.dtype)
+
+
+def _combine(y: Tensor) -> Tensor:
+    r"""``[N K, 2 F']`` with rows ``(.., Re P / Im P)`` and columns ``(u / v, F')`` -> ``[N K, F']``
+    with rows ``(.., Re / Im)``: :math:`\mathrm{Re} = \mathrm{Re}P\,u - \mathrm{Im}P\,v`,
+    :math:`\mathrm{Im} = \mathrm{Re}P\,v + \mathrm{Im}P\,u`, written straight into the output."""
+    y = y.view(y.shape[0] // 2, 2, 2, y.shape[1] // 2)                   # [N K / 2, P, Z, F']
+    out = y.new_empty(y.shape[0], 2, y.shape[3])
+    torch.sub(y[:, 0, 0], y[:, 1, 1], out=out[:, 0])
+    torch.add(y[:, 0, 1], y[:, 1, 0], out=out[:, 1])
+    return out.view(-1, out.shape[2])
+
+
+def _expand(g: Tensor) -> Tensor:
+    """The adjoint of :func:`_combine`: ``[N K, F']`` -> ``[N K, 2 F']``."""
+    g = g.view(g.shape[0] // 2, 2, g.shape[1])                          # [N K / 2, P, F']
+    out = g.new_empty(g.shape[0], 2, 2, g.shape[2])                      # [N K / 2, P, Z, F']
+    out[:, 0].copy_(g)
+    out[:, 1, 0].copy_(g[:, 1])
+    torch.neg(g[:, 0], out=out[:, 1, 1])
+    return out.view(-1, 2 * g.shape[2])
 
 
 @fused_aggregate.register_fake
 def _(x, edge_index, edge_logmap, edge_transport, edge_weight, num_nodes, m, ss, num_radial, cutoff, normalize,
       transpose):
     k = max(num_radial, 1) * (2 * len(ss) if ss else 1)
-    return x.new_empty((num_nodes if transpose else num_nodes * k,) + x.shape[1:])
+    width = (2 if transpose else 0.5) if m > 0 and ss else 1
+    return x.new_empty((num_nodes if transpose else num_nodes * k, int(x.shape[1] * width)))
 
 
 def _fused_setup(ctx, inputs, output):
@@ -112,39 +147,30 @@ def _channels_last(x: Tensor) -> tuple[Tensor, tuple]:
     return x.permute(1, 0, 2).reshape(n, b * c), (b,)
 
 
-def gem_aggregate(layer, x: Tensor, graph) -> Tensor:
-    r"""What GemConv's message passing aggregates, ``[*, N, D]``, from ``x`` of ``[*, N, C_in]``.
+def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
+    r"""What GemConv's message passing aggregates, one ``[*, N, D_m]`` a input frequency ``m``, from
+    ``x`` of ``[*, N, C_in]``; :math:`\sum_m D_m = D`.
 
     The channels come in the order ``(r, s, re/im, c)`` within each input frequency, where the
     message-passing path has ``(c, r, s, re/im)``: :func:`fused_columns` says how the weights'
-    columns follow, so no large tensor is ever permuted. The complex products run as real ones
-    (PyTorch's complex sparse product is many times slower than its real one): the operator holds
-    :math:`\mathrm{Re}\,P` and :math:`\mathrm{Im}\,P` as two rows a phase, the input :math:`(u, v)`
-    as two blocks of channels, and one small contraction forms
-    :math:`Pz = (\mathrm{Re}P\,u - \mathrm{Im}P\,v) + i(\mathrm{Re}P\,v + \mathrm{Im}P\,u)`.
+    columns follow, so no large tensor is ever permuted, and the parts are kept apart (the layer
+    multiplies each by its own columns of the weight and adds) rather than concatenated. The
+    complex products run as real ones inside ``meshgdl::fused_aggregate`` (PyTorch's complex
+    sparse product is many times slower than its real one).
     """
     n = graph_num_nodes(graph)
-    batch = x.shape[:-2]
     k_out = layer.out_type.max_frequency
     radial = max(layer.num_radial, 1)
     parts = []
     for m, sl in layer._in:
         ss = phases(m, k_out)
         mult = layer.in_type.multiplicities[m]
-        feat = x[..., sl]
-        feat = feat.unflatten(-1, (mult, 2)).movedim(-1, -3) if m else feat.unsqueeze(-3)   # [*, Z, N, mult]
-        flat = feat.movedim(-2, 0).reshape(n, math.prod(feat.shape[:-2]) * mult)            # [N, (*, Z, mult)]
-        y = _aggregate(layer, graph, flat, m, ss)
-        y = y.view(n, radial, len(ss), 2, *batch, feat.shape[-3], mult)                     # [N, R, S, P, *, Z, mult]
-        mix = _COMBINE[: feat.shape[-3]].to(x)                                              # [Z, P, 2]
-        out = torch.einsum("nrsp...zc,zpk->...nrskc", y, mix)
-        parts.append(out.reshape(*batch, n, radial * len(ss) * 2 * mult))
-    return torch.cat(parts, -1)
-
-
-# how (Re P, Im P) times (u, v) combine into (Re, Im) of P z; a real input (Z = 1) keeps row 0
-_COMBINE = torch.tensor([[[1.0, 0.0], [0.0, 1.0]],      # u: Re P u -> Re, Im P u -> Im
-                         [[0.0, 1.0], [-1.0, 0.0]]])    # v: Re P v -> Im, -Im P v -> Re
+        flat, b = _channels_last(x[..., sl])                                                # [N, (B,) mult (, 2)]
+        y = _aggregate(layer, graph, flat, m, ss)                                           # [N R S 2, (B,) mult]
+        width = radial * len(ss) * 2 * mult
+        parts.append(y.view(n, width) if not b else
+                     y.view(n, radial * len(ss) * 2, b[0], mult).permute(2, 0, 1, 3).reshape(b[0], n, width))
+    return parts
 
 
 def fused_columns(layer) -> Tensor:

@@ -162,9 +162,16 @@ class GemConv(GaugeMessagePassing):
             parts.append(torch.stack([re, im], -1).flatten(1))
         return torch.cat(parts, -1)
 
-    def update(self, aggr_out: Tensor, x: Tensor, columns: Tensor | None = None) -> Tensor:
+    def update(self, aggr_out: Tensor | list[Tensor], x: Tensor, columns: Tensor | None = None) -> Tensor:
         weight = self._neighbour_matrix()
-        out = aggr_out @ (weight if columns is None else weight[:, columns]).T
+        if columns is None:
+            out = aggr_out @ weight.T
+        else:
+            # the fused path's parts (one an input frequency), each times its own columns: no concatenation
+            weight, out, start = weight[:, columns], None, 0
+            for part in aggr_out:
+                term = part @ weight[:, start:start + part.shape[-1]].T
+                out, start = term if out is None else out + term, start + part.shape[-1]
         if self._self_blocks:
             out = out + x @ self._self_matrix().T
         if self.bias is not None and self._scalar_out is not None:
