@@ -88,24 +88,34 @@ def scatter_mean(src: Tensor, index: Tensor, dim_size: int, dim: int = 0) -> Ten
 class SparseOperator(torch.nn.Module):
     r"""A fixed sparse matrix :math:`A` of shape ``[rows, cols]`` applied to dense features.
 
-    ``A[row[k], col[k]] = value[k]`` (repeated entries add). Stored once as CSR, together with the
-    permutation that orders its entries by column: the backward
-    :math:`\partial x = A^\top \partial y` builds the transpose's CSR arrays from it for the time
-    of one product, so the transpose's indices and values are never kept (one int32 a stored
-    entry instead of an index and a value). Both products sum in a fixed order, deterministic
-    on every device. Gradients flow to ``x`` only: ``A`` is geometry, built once and reused. The
-    product is a registered custom operator, so ``torch.compile`` keeps it in one graph.
+    ``A[row[k], col[k]] = value[k]`` (repeated entries add). Stored once, as CSR; the backward
+    :math:`\partial x = A^\top \partial y` builds the transpose's CSR arrays for the time of one
+    product from the order of the entries by column, so the transpose's values are never kept.
+    With ``block = K`` the rows come in runs of ``K`` (row ``i K + k``) that hold the same columns,
+    as :func:`edge_operator`'s do, and that order is kept for the runs only: two int32 a run
+    instead of an index and a value a stored entry. Both products sum in a fixed order,
+    deterministic on every device. Gradients flow to ``x`` only: ``A`` is geometry, built once
+    and reused. The product is a registered custom operator, so ``torch.compile`` keeps it in one
+    graph.
+
+    Args:
+        row (Tensor), col (Tensor), value (Tensor): the entries, :math:`[\text{nnz}]` each.
+        shape (tuple): ``(rows, cols)``.
+        block (int): the length of the runs of rows with equal columns; ``rows`` must be a
+            multiple of it (default: ``1``)
 
     Shapes:
         - input: :math:`[\text{cols}, *]`
         - output: :math:`[\text{rows}, *]`
     """
 
-    def __init__(self, row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]):
+    def __init__(self, row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int], block: int = 1):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-        crow, ccol, cval, t_crow, t_perm = _csr_arrays(row, col, value.to(compute_dtype(value.dtype)), self.shape)
-        for name, t in (("crow", crow), ("col", ccol), ("val", cval), ("t_crow", t_crow), ("t_perm", t_perm)):
+        self.shape, self.block = tuple(int(s) for s in shape), int(block)
+        if self.block < 1 or self.shape[0] % self.block:
+            raise ValueError(f"block={block} must be positive and divide the {self.shape[0]} rows")
+        arrays = _csr_arrays(row, col, value.to(compute_dtype(value.dtype)), self.shape, self.block)
+        for name, t in zip(("crow", "col", "val", "t_crow", "t_first", "t_node"), arrays):
             self.register_buffer(name, t, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -114,44 +124,58 @@ class SparseOperator(torch.nn.Module):
         if compute_dtype(x.dtype) != self.val.dtype:
             raise ValueError(f"SparseOperator holds {self.val.dtype} values but the input is {x.dtype}; "
                              "build the operator in compute_dtype(x.dtype)")
-        return spmm(self.crow, self.col, self.val, self.t_crow, self.t_perm, x.to(self.val.dtype), False).to(x.dtype)
+        return spmm(*self._buffers_in_order(), x.to(self.val.dtype), self.block, False).to(x.dtype)
 
     def product(self, x: Tensor, transpose: bool = False) -> Tensor:
         r""":math:`A x` (or :math:`A^\top x`, conjugated for complex ``A``) without autograd, in the
         operator's dtype (for custom ops)."""
-        return spmm_impl(*self._arrays(transpose), x)
+        if transpose:
+            return spmm_impl(*_transposed(*self._buffers_in_order(), self.block), x)
+        return spmm_impl(self.crow, self.col, self.val, x)
 
-    def _arrays(self, transpose: bool):
-        return _transposed(self.crow, self.col, self.val, self.t_crow, self.t_perm) if transpose else (self.crow, self.col, self.val)
+    def _buffers_in_order(self):
+        return self.crow, self.col, self.val, self.t_crow, self.t_first, self.t_node
 
     @property
     def nnz(self) -> int:
         return int(self.val.numel())
 
 
-def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape):
-    """CSR arrays of ``A`` and, for the transpose, its column pointers and the column-major order."""
+def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape, block: int):
+    """CSR arrays of ``A``, and for the transpose: its row pointers, and for each run of ``block``
+    entries in column-major order the position of its first entry in ``A`` and its run of rows."""
     order = torch.argsort(row * shape[1] + col, stable=True)
     # 32-bit indices halve the memory the product reads, where they suffice
     index_dtype = torch.int32 if max(shape[0], shape[1], row.numel()) < 2**31 - 1 else torch.long
-    col = col[order]
+    row, col = row[order], col[order]
 
     def pointers(index, size):
         ptr = torch.zeros(size + 1, dtype=torch.long, device=index.device)
         ptr[1:] = torch.cumsum(torch.bincount(index, minlength=size), 0)
-        return ptr.to(index_dtype)
+        return ptr
 
+    first = torch.nonzero(row % block == 0).view(-1)   # the entries of each run's first row
+    if first.numel() * block != row.numel():
+        raise ValueError(f"SparseOperator(block={block}): each run of {block} rows must hold the same columns")
     # stable: the transpose sums each column's entries in row order, so repeated entries add alike
-    t_perm = torch.argsort(col, stable=True).to(index_dtype)
-    return pointers(row, shape[0]), col.to(index_dtype).contiguous(), value[order].contiguous(), pointers(col, shape[1]), t_perm
+    by_col = torch.argsort(col[first], stable=True)
+    first = first[by_col]
+    t_crow = pointers(col[first], shape[1]) * block
+    idx = lambda t: t.to(index_dtype).contiguous()  # noqa: E731
+    return (idx(pointers(row, shape[0])), idx(col), value[order].contiguous(), idx(t_crow), idx(first),
+            idx(row[first] // block))
 
 
-def _transposed(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_perm: Tensor):
-    """CSR arrays of :math:`A^\\top` (conjugated) from those of ``A`` and the column-major order."""
-    counts = crow[1:].long() - crow[:-1].long()
-    row = torch.arange(crow.numel() - 1, dtype=crow.dtype, device=crow.device).repeat_interleave(counts, output_size=col.numel())
+def _transposed(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_first: Tensor, t_node: Tensor, block: int):
+    """CSR arrays of :math:`A^\\top` (conjugated) from those of ``A`` and the runs' column-major order."""
     # index_select: several times faster than advanced indexing with 32-bit indices
-    return t_crow, row.index_select(0, t_perm), val.index_select(0, t_perm).conj()
+    if block == 1:
+        return t_crow, t_node, val.index_select(0, t_first).conj()
+    k = torch.arange(block, dtype=t_node.dtype, device=t_node.device)
+    head = t_node * block
+    length = crow.index_select(0, head + 1) - crow.index_select(0, head)    # entries in each row of the run
+    entry = (t_first[:, None] + k * length[:, None]).view(-1)
+    return t_crow, (head[:, None] + k).view(-1), val.index_select(0, entry).conj()
 
 
 def spmm_impl(crow: Tensor, col: Tensor, val: Tensor, x: Tensor) -> Tensor:
@@ -180,26 +204,26 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @torch.library.custom_op("meshgdl::spmm", mutates_args=())
-def spmm(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_perm: Tensor, x: Tensor, transpose: bool) -> Tensor:
-    r"""``A @ x`` (or :math:`A^\top x`) for ``A`` in CSR arrays; ``t_crow`` and ``t_perm`` (column
-    pointers and column-major order of :class:`SparseOperator`) give the transpose."""
+def spmm(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_first: Tensor, t_node: Tensor, x: Tensor,
+         block: int, transpose: bool) -> Tensor:
+    r"""``A @ x`` (or :math:`A^\top x`) for ``A`` in the arrays of :class:`SparseOperator`."""
     if transpose:
-        return spmm_impl(*_transposed(crow, col, val, t_crow, t_perm), x)
+        return spmm_impl(*_transposed(crow, col, val, t_crow, t_first, t_node, block), x)
     return spmm_impl(crow, col, val, x)
 
 
 @spmm.register_fake
-def _(crow, col, val, t_crow, t_perm, x, transpose):
+def _(crow, col, val, t_crow, t_first, t_node, x, block, transpose):
     return x.new_empty(((t_crow if transpose else crow).shape[0] - 1,) + x.shape[1:])
 
 
 def _spmm_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[:5])
-    ctx.transpose = inputs[6]
+    ctx.save_for_backward(*inputs[:6])
+    ctx.block, ctx.transpose = inputs[7:]
 
 
 def _spmm_backward(ctx, grad):
-    return None, None, None, None, None, spmm(*ctx.saved_tensors, grad, not ctx.transpose), None
+    return (None,) * 6 + (spmm(*ctx.saved_tensors, grad, ctx.block, not ctx.transpose), None, None)
 
 
 spmm.register_autograd(_spmm_backward, setup_context=_spmm_setup)
@@ -222,7 +246,7 @@ def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, norm
         coefficients = coefficients / deg[i, None]
     rows = (i[:, None] * k + torch.arange(k, device=i.device)).reshape(-1)
     cols = j[:, None].expand(-1, k).reshape(-1)
-    return SparseOperator(rows, cols, coefficients.reshape(-1), (num_nodes * k, num_nodes))
+    return SparseOperator(rows, cols, coefficients.reshape(-1), (num_nodes * k, num_nodes), block=max(k, 1))
 
 
 _GEOMETRY_CACHE: dict[int, tuple] = {}
