@@ -36,7 +36,8 @@ def _check_edge_weight(layer, graph):
 def _coefficients(edge_logmap: Tensor, edge_transport: Tensor, edge_weight: Tensor | None, m: int, ss: list[int],
                   num_radial: int, cutoff: float, dtype) -> Tensor:
     """Per-edge coefficients ``[E, K]``: radial profiles times the edge weight, times the phases
-    ``e^{i(s theta + m a)}`` as (Re, Im) when ``ss`` is not empty; ``K = R S 2`` (or ``R``)."""
+    ``e^{i(s theta + m a)}`` as (Re, Im) when ``ss`` is not empty; ``K = S R 2`` in that order
+    (or ``R``), so that each phase is one run of rows."""
     # angles and lengths in the geometry's precision, then in the compute dtype (as message passing)
     e, radial = edge_logmap.shape[0], max(num_radial, 1)
     length = edge_logmap.norm(dim=-1).to(dtype)
@@ -48,7 +49,7 @@ def _coefficients(edge_logmap: Tensor, edge_transport: Tensor, edge_weight: Tens
     theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0]).to(dtype)
     angle = theta[:, None] * torch.tensor(ss, dtype=dtype, device=theta.device) + m * edge_transport.to(dtype)[:, None]
     phase = torch.stack([torch.cos(angle), torch.sin(angle)], -1)                           # [E, S, 2]
-    return (scale[:, :, None, None] * phase[:, None]).reshape(e, radial * len(ss) * 2)     # [E, (R, S, 2)]
+    return (scale[:, None, :, None] * phase[:, :, None]).reshape(e, len(ss) * radial * 2)     # [E, (S, R, 2)]
 
 
 @torch.library.custom_op("meshgdl::fused_aggregate", mutates_args=())
@@ -151,10 +152,13 @@ def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
     r"""What GemConv's message passing aggregates, one ``[*, N, D_m]`` a input frequency ``m``, from
     ``x`` of ``[*, N, C_in]``; :math:`\sum_m D_m = D`.
 
-    The channels come in the order ``(r, s, re/im, c)`` within each input frequency, where the
+    The channels come in the order ``(s, r, re/im, c)`` within each input frequency, where the
     message-passing path has ``(c, r, s, re/im)``: :func:`fused_columns` says how the weights'
-    columns follow, so no large tensor is ever permuted, and the parts are kept apart (the layer
-    multiplies each by its own columns of the weight and adds) rather than concatenated. The
+    columns follow, so no large tensor is ever permuted, and the parts are kept apart rather than
+    concatenated. Each phase ``s`` is read by one output frequency only, :math:`n = |s + m|`, and
+    the phases come grouped by it (:func:`fused_phases`), so the layer multiplies each group's run
+    of channels by its own block of the weight (:func:`phase_targets`): about a third of the dense
+    work of the whole weight at ``K = 2``. The
     complex products run as real ones inside ``meshgdl::fused_aggregate`` (PyTorch's complex
     sparse product is many times slower than its real one).
     """
@@ -163,14 +167,21 @@ def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
     radial = max(layer.num_radial, 1)
     parts = []
     for m, sl in layer._in:
-        ss = phases(m, k_out)
+        ss = fused_phases(m, k_out)
         mult = layer.in_type.multiplicities[m]
         flat, b = _channels_last(x[..., sl])                                                # [N, (B,) mult (, 2)]
-        y = _aggregate(layer, graph, flat, m, ss)                                           # [N R S 2, (B,) mult]
-        width = radial * len(ss) * 2 * mult
+        y = _aggregate(layer, graph, flat, m, ss)                                           # [N S R 2, (B,) mult]
+        width = len(ss) * radial * 2 * mult
         parts.append(y.view(n, width) if not b else
-                     y.view(n, radial * len(ss) * 2, b[0], mult).permute(2, 0, 1, 3).reshape(b[0], n, width))
+                     y.view(n, len(ss) * radial * 2, b[0], mult).permute(2, 0, 1, 3).reshape(b[0], n, width))
     return parts
+
+
+def fused_phases(m: int, k_out: int) -> list[int]:
+    r"""The phases of :func:`~.gem_basis.phases` in the fused path's order: by the output frequency
+    :math:`n = |s + m|` that reads them (:func:`~.gem_basis.phase_coefficients`: basis kernels
+    from ``m`` to ``n`` read :math:`s = n - m` and :math:`s = -(n + m)` only)."""
+    return sorted(phases(m, k_out), key=lambda s: (abs(s + m), s))
 
 
 def fused_columns(layer) -> Tensor:
@@ -178,11 +189,29 @@ def fused_columns(layer) -> Tensor:
     k_out, radial = layer.out_type.max_frequency, max(layer.num_radial, 1)
     columns, offset = [], 0
     for m, _ in layer._in:
-        mult, s = layer.in_type.multiplicities[m], len(phases(m, k_out))
-        plain = torch.arange(mult * radial * s * 2).view(mult, radial, s, 2) + offset
-        columns.append(plain.permute(1, 2, 3, 0).reshape(-1))
+        plain_order, mult = phases(m, k_out), layer.in_type.multiplicities[m]
+        plain = torch.arange(mult * radial * len(plain_order) * 2).view(mult, radial, len(plain_order), 2) + offset
+        order = [plain_order.index(s) for s in fused_phases(m, k_out)]
+        columns.append(plain[:, :, order].permute(2, 1, 3, 0).reshape(-1))
         offset += plain.numel()
     return torch.cat(columns)
+
+
+def phase_targets(layer) -> list[list[tuple[int, int]]]:
+    """For each part of :func:`gem_aggregate`, ``(n, width)`` for each run of channels that output
+    frequency ``n`` reads (the phases of :func:`fused_phases` with the same ``n``)."""
+    k_out, radial = layer.out_type.max_frequency, max(layer.num_radial, 1)
+    targets = []
+    for m, _ in layer._in:
+        runs = []
+        for s in fused_phases(m, k_out):
+            width = radial * 2 * layer.in_type.multiplicities[m]
+            if runs and runs[-1][0] == abs(s + m):
+                runs[-1] = (runs[-1][0], runs[-1][1] + width)
+            else:
+                runs.append((abs(s + m), width))
+        targets.append(runs)
+    return targets
 
 
 def iso_aggregate(layer, x: Tensor, graph) -> Tensor:

@@ -29,7 +29,7 @@ def both_paths(layer, x, graph):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"num_radial": 3, "cutoff": 0.4}, {"use_edge_weight": True, "normalize": False}])
-@pytest.mark.parametrize("types", [([3, 2, 1], [2, 2, 2]), ([0, 2], [3]), ([4], [1, 1, 1])])
+@pytest.mark.parametrize("types", [([3, 2, 1], [2, 2, 2]), ([0, 2], [3]), ([4], [1, 1, 1]), ([2, 1, 1], [1, 0, 2])])
 def test_fused_gem_conv_equals_message_passing(sphere, kwargs, types):
     torch.manual_seed(0)
     conv = GemConv(FieldType(types[0]), FieldType(types[1]), **kwargs).double()
