@@ -154,15 +154,20 @@ def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape, block: int):
         ptr[1:] = torch.cumsum(torch.bincount(index, minlength=size), 0)
         return ptr
 
+    crow = pointers(row, shape[0])
     first = torch.nonzero(row % block == 0).view(-1)   # the entries of each run's first row
-    if first.numel() * block != row.numel():
-        raise ValueError(f"SparseOperator(block={block}): each run of {block} rows must hold the same columns")
+    if block > 1:
+        # each entry against the entry at its place in its run's first row
+        offset = torch.arange(row.numel(), device=row.device) - crow[row]
+        twin = (crow[row - row % block] + offset).clamp_max(max(row.numel() - 1, 0))
+        if first.numel() * block != row.numel() or not torch.equal(col[twin], col):
+            raise ValueError(f"SparseOperator(block={block}): each run of {block} rows must hold the same columns")
     # stable: the transpose sums each column's entries in row order, so repeated entries add alike
     by_col = torch.argsort(col[first], stable=True)
     first = first[by_col]
     t_crow = pointers(col[first], shape[1]) * block
     idx = lambda t: t.to(index_dtype).contiguous()  # noqa: E731
-    return (idx(pointers(row, shape[0])), idx(col), value[order].contiguous(), idx(t_crow), idx(first),
+    return (idx(crow), idx(col), value[order].contiguous(), idx(t_crow), idx(first),
             idx(row[first] // block))
 
 
