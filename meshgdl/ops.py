@@ -114,7 +114,23 @@ class SparseOperator(torch.nn.Module):
         self.shape, self.block = tuple(int(s) for s in shape), int(block)
         if self.block < 1 or self.shape[0] % self.block:
             raise ValueError(f"block={block} must be positive and divide the {self.shape[0]} rows")
-        arrays = _csr_arrays(row, col, value.to(compute_dtype(value.dtype)), self.shape, self.block)
+        self._register(_csr_arrays(row, col, value.to(compute_dtype(value.dtype)), self.shape, self.block))
+
+    @classmethod
+    def from_runs(cls, node: Tensor, col: Tensor, coefficients: Tensor, shape: tuple[int, int]) -> "SparseOperator":
+        r"""The operator with ``A[n K + k, col[e]] = coefficients[e, k]`` for entries ``e`` (``node[e] = n``),
+        built at the level of the ``E`` entries: no index array of all :math:`E K` stored entries
+        is ever formed but the one kept, so building takes little more memory than the result.
+        ``shape`` is ``(nodes, cols)``; the operator's is ``(nodes K, cols)``."""
+        if coefficients.dim() != 2 or coefficients.shape[1] == 0:
+            raise ValueError(f"coefficients must be [E, K] with K >= 1, got {list(coefficients.shape)}")
+        op = cls.__new__(cls)
+        torch.nn.Module.__init__(op)
+        op.shape, op.block = (int(shape[0]) * coefficients.shape[1], int(shape[1])), coefficients.shape[1]
+        op._register(_run_arrays(node, col, coefficients.to(compute_dtype(coefficients.dtype)), shape))
+        return op
+
+    def _register(self, arrays):
         for name, t in zip(("crow", "col", "val", "t_crow", "t_first", "t_node"), arrays):
             self.register_buffer(name, t, persistent=False)
 
@@ -171,6 +187,33 @@ def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape, block: int):
             idx(row[first] // block))
 
 
+def _run_arrays(node: Tensor, col: Tensor, coefficients: Tensor, shape):
+    """The arrays of :func:`_csr_arrays` for :meth:`SparseOperator.from_runs`, from ``E``-long work arrays."""
+    e, k = coefficients.shape
+    index_dtype = torch.int32 if max(shape[0] * k, shape[1], e * k) < 2**31 - 1 else torch.long
+    order = torch.argsort(node * shape[1] + col, stable=True)
+    node, col = node[order], col[order]
+    start = torch.zeros(shape[0] + 1, dtype=torch.long, device=node.device)
+    start[1:] = torch.cumsum(torch.bincount(node, minlength=shape[0]), 0)
+    count = start[1:] - start[:-1]
+    steps = torch.arange(k, device=node.device)
+    crow = torch.cat([(k * start[:-1, None] + steps * count[:, None]).reshape(-1), start[-1:] * k])
+    # entry e of node n sits at k start[n] + (e - start[n]) in row (n, 0), and count[n] further a row
+    first = torch.arange(e, device=node.device) + (k - 1) * start[node]
+    stride = count[node]
+    ccol = torch.empty(e * k, dtype=index_dtype, device=node.device)
+    val = torch.empty(e * k, dtype=coefficients.dtype, device=node.device)
+    for step in range(k):
+        place = first + step * stride
+        ccol[place] = col.to(index_dtype)
+        val[place] = coefficients[order, step]
+    by_col = torch.argsort(col, stable=True)
+    t_crow = torch.zeros(shape[1] + 1, dtype=torch.long, device=node.device)
+    t_crow[1:] = torch.cumsum(torch.bincount(col, minlength=shape[1]), 0) * k
+    idx = lambda t: t.to(index_dtype).contiguous()  # noqa: E731
+    return idx(crow), ccol, val, idx(t_crow), idx(first[by_col]), idx(node[by_col])
+
+
 def _transposed(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_first: Tensor, t_node: Tensor, block: int):
     """CSR arrays of :math:`A^\\top` (conjugated) from those of ``A`` and the runs' column-major order."""
     # index_select: several times faster than advanced indexing with 32-bit indices
@@ -179,8 +222,8 @@ def _transposed(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_first:
     k = torch.arange(block, dtype=t_node.dtype, device=t_node.device)
     head = t_node * block
     length = crow.index_select(0, head + 1) - crow.index_select(0, head)    # entries in each row of the run
-    entry = (t_first[:, None] + k * length[:, None]).view(-1)
-    return t_crow, (head[:, None] + k).view(-1), val.index_select(0, entry).conj()
+    t_val = val.index_select(0, (t_first[:, None] + k * length[:, None]).view(-1)).conj()
+    return t_crow, (head[:, None] + k).view(-1), t_val  # the entries' positions freed first
 
 
 def spmm_impl(crow: Tensor, col: Tensor, val: Tensor, x: Tensor) -> Tensor:
@@ -249,9 +292,7 @@ def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, norm
     if normalize:
         deg = torch.bincount(i, minlength=num_nodes).clamp_min(1).to(coefficients.real.dtype)
         coefficients = coefficients / deg[i, None]
-    rows = (i[:, None] * k + torch.arange(k, device=i.device)).reshape(-1)
-    cols = j[:, None].expand(-1, k).reshape(-1)
-    return SparseOperator(rows, cols, coefficients.reshape(-1), (num_nodes * k, num_nodes), block=max(k, 1))
+    return SparseOperator.from_runs(i, j, coefficients, (num_nodes, num_nodes))
 
 
 _GEOMETRY_CACHE: dict[int, tuple] = {}

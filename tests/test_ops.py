@@ -94,6 +94,25 @@ def test_sparse_operator_keeps_no_transpose_and_its_backward_is_the_adjoint(bloc
     assert torch.autograd.gradcheck(op, (x,)) and torch.autograd.gradgradcheck(op, (x,))
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_edge_operator_built_from_the_edges_equals_the_operator_of_its_entries(normalize):
+    """edge_operator builds its arrays from the E edges only; they equal those the general constructor
+    sorts out of all E K entries (repeated edges and isolated nodes included)."""
+    g = torch.Generator().manual_seed(1)
+    edge_index = torch.randint(0, 12, (2, 50), generator=g)
+    edge_index[:, :4] = edge_index[:, 4:8]
+    edge_index[1] = edge_index[1].clamp_max(10)  # node 11 receives nothing
+    coefficients = torch.randn(50, 4, generator=g, dtype=torch.float64)
+    op = ops.edge_operator(edge_index, coefficients, 12, normalize)
+    deg = torch.bincount(edge_index[1], minlength=12).clamp_min(1) if normalize else torch.ones(12)
+    rows = (edge_index[1][:, None] * 4 + torch.arange(4)).reshape(-1)
+    cols = edge_index[0][:, None].expand(-1, 4).reshape(-1)
+    general = ops.SparseOperator(rows, cols, (coefficients / deg[edge_index[1], None]).reshape(-1), (48, 12), block=4)
+    assert op.shape == general.shape and op.block == general.block
+    for a, b in zip(op.buffers(), general.buffers()):
+        assert a.dtype == b.dtype and torch.allclose(a, b, atol=1e-14)
+
+
 def test_sparse_operator_refuses_runs_that_differ():
     with pytest.raises(ValueError, match="same columns"):
         ops.SparseOperator(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), torch.ones(3), (2, 2), block=2)
