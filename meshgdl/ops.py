@@ -146,8 +146,12 @@ class SparseOperator(torch.nn.Module):
         r""":math:`A x` (or :math:`A^\top x`, conjugated for complex ``A``) without autograd, in the
         operator's dtype (for custom ops)."""
         if transpose:
-            return spmm_impl(*_transposed(*self._buffers_in_order(), self.block), x)
+            return spmm_impl(*self.transpose_arrays(), x)
         return spmm_impl(self.crow, self.col, self.val, x)
+
+    def transpose_arrays(self) -> tuple[Tensor, Tensor, Tensor]:
+        r"""CSR arrays (row pointers, columns, values) of :math:`A^\top` (conjugated), built now."""
+        return _transposed(*self._buffers_in_order(), self.block)
 
     def _buffers_in_order(self):
         return self.crow, self.col, self.val, self.t_crow, self.t_first, self.t_node

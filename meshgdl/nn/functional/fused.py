@@ -82,8 +82,7 @@ def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_tra
     # pairs as two blocks (u | v) inside, so that combining them reads contiguous runs
     width = x.shape[1]
     if transpose:
-        y = op.product(_expand(x.to(dtype)), True)                          # [N, (Z, F')]
-        return y.view(num_nodes, 2, width).transpose(1, 2).reshape(num_nodes, 2 * width).to(x.dtype)
+        return _combine_transposed(op, x.to(dtype)).view(num_nodes, 2 * width).to(x.dtype)
     blocks = x.to(dtype).view(num_nodes, width // 2, 2).transpose(1, 2).reshape(num_nodes, width)
     return _combine(op.product(blocks)).to(x.dtype)
 
@@ -99,14 +98,19 @@ def _combine(y: Tensor) -> Tensor:
     return out.view(-1, out.shape[2])
 
 
-def _expand(g: Tensor) -> Tensor:
-    """The adjoint of :func:`_combine`: ``[N K, F']`` -> ``[N K, 2 F']``."""
-    g = g.view(g.shape[0] // 2, 2, g.shape[1])                          # [N K / 2, P, F']
-    out = g.new_empty(g.shape[0], 2, 2, g.shape[2])                      # [N K / 2, P, Z, F']
-    out[:, 0].copy_(g)
-    out[:, 1, 0].copy_(g[:, 1])
-    torch.neg(g[:, 0], out=out[:, 1, 1])
-    return out.view(-1, 2 * g.shape[2])
+def _combine_transposed(op, g: Tensor) -> Tensor:
+    r"""The adjoint of :func:`_combine` after the product: ``[N K, F']`` -> ``[N, F', 2]``,
+    :math:`u = \mathrm{Re}P^\top g_\mathrm{Re} + \mathrm{Im}P^\top g_\mathrm{Im}` and
+    :math:`v = \mathrm{Re}P^\top g_\mathrm{Im} - \mathrm{Im}P^\top g_\mathrm{Re}`.
+
+    Both are products of :math:`A^\top` with ``g`` itself: ``v`` reads each row's partner (rows
+    ``Re P`` and ``Im P`` of a phase differ in their last bit) with the sign of ``Im P`` flipped, so
+    no expanded copy of ``g`` is formed."""
+    crow, col, val = op.transpose_arrays()
+    sign = torch.tensor([1.0, -1.0], dtype=val.dtype, device=val.device).repeat(op.block // 2)   # Re P, Im P rows
+    u = ops.spmm_impl(crow, col, val, g)
+    v = ops.spmm_impl(crow, col ^ 1, (val.view(-1, op.block) * sign).view(-1), g)
+    return torch.stack([u, v], -1)
 
 
 @fused_aggregate.register_fake
