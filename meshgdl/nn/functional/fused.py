@@ -8,9 +8,12 @@ linear map of the neighbours' features. For input frequency ``m`` GemConv needs,
     A_{m,s,r}(i) = \sum_{j \to i} w_{ij}\, \phi_r(\ell_{ij})\, e^{i(s \theta_{ij} + m a_{ji})}\, z_j,
 
 with :math:`z_j = u_j + i v_j` the frequency-``m`` pairs of :math:`f_j`. That is one sparse
-matrix per ``m`` (rows ``(i, r, s)``), built once per graph by :func:`meshgdl.ops.edge_operator`,
-cached, and shared by every layer with the same frequencies. No per-edge feature tensor is formed:
-memory is :math:`O(E \cdot S)` numbers for the geometry plus :math:`O(N C)` for the features.
+matrix per ``m`` (rows ``(i, s, r, Re/Im)``), built once per graph by
+:func:`meshgdl.ops.edge_operator`, cached, and shared by every layer with the same frequencies.
+Its real products with ``u`` and ``v`` are combined into the complex product inside the operator
+(and spread back by two products of the transpose in the backward), so the aggregate is never
+permuted or concatenated. No per-edge feature tensor is formed: memory is :math:`O(E \cdot S)`
+numbers for the geometry (no stored transpose) plus :math:`O(N C)` for the features.
 The result equals the message-passing path (``GaugeMessagePassing.gauge_propagate``) exactly.
 Each product is the custom operator ``meshgdl::fused_aggregate``, which finds its operator in the
 cache itself, so the fused layers compile with ``torch.compile(fullgraph=True)``.
