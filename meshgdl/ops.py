@@ -299,7 +299,13 @@ def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, norm
     return SparseOperator.from_runs(i, j, coefficients, (num_nodes, num_nodes))
 
 
-_GEOMETRY_CACHE: dict[int, tuple] = {}
+_GEOMETRY_CACHE: dict[tuple, tuple] = {}
+
+
+def _identity(t: Tensor) -> tuple:
+    """The memory a tensor shows: an alias of it (a compiled backward passes saved inputs as new
+    tensor objects over the same memory) has the same identity, a copy has not."""
+    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype, str(t.device))
 
 
 def cached_operator(edge_index: Tensor, key: tuple, build, depends: tuple = ()) -> SparseOperator:
@@ -308,18 +314,20 @@ def cached_operator(edge_index: Tensor, key: tuple, build, depends: tuple = ()) 
     Entries live as long as the ``edge_index`` tensor and are rebuilt if it or one of the tensors
     in ``depends`` (``edge_logmap``, ``edge_transport``, ``edge_weight``; ``None`` is skipped) is
     replaced or changed in place, so a static graph pays for its geometry once and a network's
-    layers share it.
+    layers share it. Tensors are told apart by the memory they show, so aliases of the same
+    tensor (as a compiled backward sees them) share its entries.
     """
     import weakref
 
-    entry = _GEOMETRY_CACHE.get(id(edge_index))
-    if entry is None or entry[0]() is not edge_index:
-        ref = weakref.ref(edge_index, lambda _, k=id(edge_index): _GEOMETRY_CACHE.pop(k, None))
+    ident = _identity(edge_index)
+    entry = _GEOMETRY_CACHE.get(ident)
+    if entry is None or entry[0]() is None:
+        ref = weakref.ref(edge_index, lambda _, k=ident: _GEOMETRY_CACHE.pop(k, None))
         entry = (ref, {})
-        _GEOMETRY_CACHE[id(edge_index)] = entry
+        _GEOMETRY_CACHE[ident] = entry
     # each key keeps its own stamp: layers that read different tensors (with and without
-    # edge_weight) share a graph without evicting each other's operators
-    stamp = tuple((id(t), t._version) for t in (edge_index, *depends) if t is not None)
+    # edge_weight) share a graph without evicting each other's operators; aliases share a version
+    stamp = tuple((_identity(t), t._version) for t in (edge_index, *depends) if t is not None)
     hit = entry[1].get(key)
     if hit is None or hit[0] != stamp:
         hit = entry[1][key] = (stamp, build())

@@ -147,3 +147,20 @@ def test_fused_path_compiles_with_inductor(name):
         results.append([y.detach(), xx.grad] + [p.grad.clone() for p in module.parameters()])
     for a, b in zip(*results):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-5), float((a - b).abs().max())
+
+
+def test_compiled_backward_reuses_the_cached_operators(monkeypatch):
+    """A compiled backward may receive the saved edge tensors as new aliases of the same memory; the
+    cache still finds their operators, so a training step builds no geometry after the first."""
+    from meshgdl import ops
+    from meshgdl.geometry import healpix_graph
+
+    graph = healpix_graph(2, nest=True)
+    module = GemConv(FieldType([2, 1]), FieldType([2, 1])).double()
+    builds, build = [], ops.edge_operator
+    monkeypatch.setattr(ops, "edge_operator", lambda *a, **k: builds.append(1) or build(*a, **k))
+    torch._dynamo.reset()
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
+    for _ in range(3):
+        compiled(torch.randn(graph.num_nodes, 4, dtype=F64, requires_grad=True), graph).square().sum().backward()
+    assert len(builds) == 2  # one operator an input frequency, built by the first step only
