@@ -1,7 +1,15 @@
-"""Time building framed graphs against reading the same mesh with trimesh, in one process.
+"""Time building framed graphs against trimesh and PyG on the same meshes, in one process.
 
     PYTHONPATH=. python benchmarks/bench_build.py            # ~30k, 300k and 1M faces
     PYTHONPATH=. python benchmarks/bench_build.py --quick    # ~30k and 300k only
+    PYTHONPATH=. python benchmarks/bench_build.py --large    # the scaling series up to 5.2M faces
+
+The first table times ``mesh_graph(vertices, faces, cache=False)`` against PyG's
+``GenerateMeshNormals`` followed by ``FaceToEdge`` on the same arrays (float64 positions, int64
+faces, tensors made inside both timings), for a series of sizes: the icospheres of subdivision 5 to 8
+(20k to 1.3M faces) and the bunny subdivided 1 to 16 times (56k to 899k faces); ``--large`` adds
+icosphere 9 (5.2M faces) and the bunny subdivided 64 times (3.6M faces). It prints both times, their
+ratio and the time per face of each, so that linear growth shows as a constant column.
 
 Meshes are icospheres (subdivisions 5, 7 and 8: 20k, 328k and 1.3M faces) and, when fetched
 (``python -m meshgdl.datasets.fetch pymeshlab``), the pymeshlab bunny subdivided by trimesh
@@ -10,7 +18,8 @@ prints trimesh's load time (``trimesh.load(path)``, its default processing: the 
 raw read (``process=False``), the time of ``meshgdl.geometry.load_mesh(path, cache=False)`` (read
 plus build), its time per face and ratio to the baseline, the peak resident memory of the build, and
 the time of a second build served by the cache, from memory and from disk. Times are the best of
-``--repeat`` runs. Then it times ``point_cloud_graph`` on 100k and 1M points of a sphere.
+``--repeat`` runs. Then it times ``point_cloud_graph`` on 100k and 1M points of a sphere. Times on a
+shared machine are noisy: compare the ratios, which are measured in the same process.
 """
 from __future__ import annotations
 
@@ -84,6 +93,45 @@ def meshes(folder: str, quick: bool):
         yield f"bunny x{4 ** times}", mesh, folder
 
 
+def series(large: bool):
+    """``(name, vertices, faces)`` from about 20k to 1.3M faces (5.2M with ``large``)."""
+    import trimesh
+
+    for s in (5, 6, 7, 8, 9) if large else (5, 6, 7, 8):
+        mesh = trimesh.creation.icosphere(subdivisions=s)
+        yield f"icosphere {s}", np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    try:
+        from meshgdl.datasets.fetch import data_root
+
+        mesh = trimesh.load(data_root() / "pymeshlab" / "bunny.obj", process=False, force="mesh")
+    except Exception as err:  # the series still runs on icospheres
+        print(f"(bunny skipped: {err}; `python -m meshgdl.datasets.fetch pymeshlab` fetches it)")
+        return
+    for times in range(4 if large else 3):
+        yield f"bunny x{4 ** times}", np.asarray(mesh.vertices), np.asarray(mesh.faces)
+        mesh = mesh.subdivide()
+
+
+def bench_pyg(args):
+    """mesh_graph against PyG's GenerateMeshNormals + FaceToEdge on the same arrays."""
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import FaceToEdge, GenerateMeshNormals
+
+    from meshgdl.geometry import mesh_graph
+
+    def pyg(v, f):
+        data = Data(pos=torch.from_numpy(v), face=torch.from_numpy(f).t().contiguous())
+        return FaceToEdge()(GenerateMeshNormals()(data))
+
+    print(f"{'mesh':<13} {'faces':>9} {'meshgdl s':>9} {'PyG s':>8} {'ratio':>6} {'us/face':>8} {'PyG us/face':>11}")
+    for name, v, f in series(args.large):
+        t_pyg = best_time(lambda: pyg(v, f), args.repeat)
+        t_build = best_time(lambda: mesh_graph(v, f, cache=False), args.repeat)
+        print(f"{name:<13} {len(f):>9,} {t_build:>9.3f} {t_pyg:>8.3f} {t_build / t_pyg:>6.2f} "
+              f"{1e6 * t_build / len(f):>8.2f} {1e6 * t_pyg / len(f):>11.2f}", flush=True)
+    print()
+
+
 def bench_meshes(args):
     import trimesh
 
@@ -143,9 +191,14 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best is kept")
     parser.add_argument("--k", type=int, default=16, help="neighbours per point")
     parser.add_argument("--no-points", action="store_true", help="skip the point cloud timings")
+    parser.add_argument("--large", action="store_true", help="add 3.6M and 5.2M faces to the PyG series")
+    parser.add_argument("--only-pyg", action="store_true", help="only the series against PyG")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), numpy {np.__version__}")
+    bench_pyg(args)
+    if args.only_pyg:
+        return
     bench_meshes(args)
     if not args.no_points:
         bench_points(args)

@@ -5,7 +5,8 @@
 
 The floor is one ``healpy.get_all_neighbours`` call over all pixels, timed in the same process right
 after the build. Each nside runs in a fresh process, so that its peak resident memory (above the
-memory after imports) belongs to it alone; the output is the graph's tensors.
+memory after imports) belongs to it alone; the output is the graph's tensors. The aims: a build in
+at most twice the floor's time, with a peak of at most twice the output's bytes.
 """
 from __future__ import annotations
 
@@ -48,6 +49,13 @@ def _one(nside: int, repeats: int) -> dict:
             "peak_bytes": peak, "output_bytes": out}
 
 
+def _aims(r: dict) -> str:
+    """Which of the aims hold: time at most 2x the floor, peak at most 2x the output's bytes."""
+    time_ok = r["build_s"] <= 2 * r["floor_s"]
+    memory_ok = r["peak_bytes"] <= 2 * r["output_bytes"]
+    return f"time {'met' if time_ok else 'missed'}, memory {'met' if memory_ok else 'missed'}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nside", type=int, nargs="*", default=[64, 128, 256, 512, 1024])
@@ -56,13 +64,13 @@ def main(argv=None) -> int:
     if args.one:
         print(json.dumps(_one(args.one, repeats=3 if args.one <= 256 else 1)))
         return 0
-    print(f"{'nside':>6} {'edges':>12} {'build s':>9} {'floor s':>9} {'ratio':>6} {'peak MB':>9} {'out MB':>8} {'peak/out':>8}")
+    print(f"{'nside':>6} {'edges':>12} {'build s':>9} {'floor s':>9} {'ratio':>6} {'peak MB':>9} {'out MB':>8} {'peak/out':>8}  aims")
     for nside in args.nside:
         run = subprocess.run([sys.executable, __file__, "--one", str(nside)], capture_output=True, text=True, check=True)
         r = json.loads(run.stdout.strip().splitlines()[-1])
         print(f"{r['nside']:>6} {r['edges']:>12,} {r['build_s']:>9.3f} {r['floor_s']:>9.3f} "
               f"{r['build_s'] / r['floor_s']:>6.2f} {r['peak_bytes'] / 2**20:>9.0f} {r['output_bytes'] / 2**20:>8.0f} "
-              f"{r['peak_bytes'] / r['output_bytes']:>8.2f}", flush=True)
+              f"{r['peak_bytes'] / r['output_bytes']:>8.2f}  {_aims(r)}", flush=True)
     return 0
 
 

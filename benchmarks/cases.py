@@ -106,11 +106,3 @@ def build_layer(name: str, graph):
     x = torch.randn(graph.num_nodes, CHANNELS)
     return layer, x
 
-
-def min_bytes(name: str, graph, x) -> int:
-    """Bytes a layer must move at least in a forward pass: features in and out, the edge list
-    (two int32 a edge) and the per-edge geometry it reads (GEM: angle and transport; IsoConv and
-    SplineConv: one and two numbers; GCN/FeaSt: none)."""
-    per_edge = {"GemConv": 2, "IsoConv": 1, "SplineConv": 2}.get(name.split("_")[0], 0)
-    size = x.element_size()
-    return graph.num_nodes * 2 * CHANNELS * size + graph.num_edges * (8 + per_edge * size)

@@ -221,9 +221,19 @@ def _check_float(graph, key, shape):
     if len(value.shape) != len(shape) or any(s is not None and s != v for s, v in zip(shape, value.shape)):
         want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
         _fail(f"{key} must have shape {want}, got {list(value.shape)}")
-    if not bool(torch.isfinite(value).all()):
+    if not all_finite(value):
         bad = (~torch.isfinite(value)).reshape(value.shape[0], -1).any(-1).nonzero()[0, 0]
         _fail(f"{key} has NaN or infinite values (first at row {int(bad)})")
+
+
+def all_finite(value: Tensor) -> bool:
+    """Whether every entry of a floating tensor is finite.
+
+    NaN and infinity carry through a sum, so a finite sum proves all entries finite; summing is
+    about twenty times faster than ``torch.isfinite(value).all()`` on CPU, which decides only the
+    rare case of a sum that overflows.
+    """
+    return bool(torch.isfinite(value.sum())) or bool(torch.isfinite(value).all())
 
 
 def _tolerance(dtype) -> float:
@@ -277,10 +287,13 @@ def _validate(graph: FramedGraph):
     f = graph.frame
     tol = 100 * _tolerance(f.dtype)
     gram = f @ f.transpose(-1, -2)
-    err = (gram - torch.eye(3, dtype=f.dtype, device=f.device)).abs().amax(dim=(-1, -2))
-    if float(err.max()) > tol:
+    gram -= torch.eye(3, dtype=f.dtype, device=f.device)
+    # one global maximum first; the per-node errors only to name the nodes that fail
+    if len(f) and float(gram.abs().max()) > tol:
+        err = gram.abs().flatten(1).amax(dim=1)
         _fail(f"frames are not orthonormal at {int((err > tol).sum())} nodes (first: {int(err.argmax())}, error {float(err.max()):.2e})")
-    det = torch.linalg.det(f)
+    # the determinant of rows e1, e2, n is (e1 x e2) . n; LU-based det is several times slower
+    det = torch.einsum("na,na->n", torch.linalg.cross(f[:, 0], f[:, 1]), f[:, 2])
     if bool((det < 0).any()):
         _fail(f"frames are left-handed at {int((det < 0).sum())} nodes (first: {int((det < 0).nonzero()[0, 0])}); use n = e1 x e2")
     _check_float(graph, "edge_logmap", (e, 2))

@@ -70,10 +70,29 @@ def scatter_sum(src: Tensor, index: Tensor, dim_size: int, dim: int = 0) -> Tens
 
         return torch_scatter.scatter_add(src, index, dim=0, dim_size=dim_size)
     if backend == "csr":
-        ones = torch.ones(index.numel(), dtype=src.dtype, device=src.device)
-        return SparseOperator(index, torch.arange(index.numel(), device=index.device), ones, (dim_size, index.numel()))(src)
+        return _scatter_operator(index, dim_size, src.dtype, src.device)(src)
     out = src.new_zeros((dim_size,) + src.shape[1:])
     return out.index_add_(0, index, src)
+
+
+def _scatter_operator(index: Tensor, dim_size: int, dtype: torch.dtype, device: torch.device) -> "SparseOperator":
+    """The CSR operator that sums rows of ``[E, *]`` into ``[dim_size, *]`` by ``index``, cached.
+
+    ``index`` is often a view made afresh on every call (``edge_index[1]``), so the cache entry
+    lives on the tensor that owns the memory, keyed by the view's offset, stride and shape: views
+    of one ``edge_index`` share one operator, and writing to either bumps the version counter
+    they share, which rebuilds it. A sort per graph instead of per call.
+    """
+    def build():
+        ones = torch.ones(index.numel(), dtype=dtype, device=device)
+        return SparseOperator(index, torch.arange(index.numel(), device=index.device), ones, (dim_size, index.numel()))
+
+    if torch.compiler.is_compiling():
+        return build()  # the cache is Python state that a traced graph must not capture
+    owner = index if index._base is None else index._base
+    key = ("scatter_sum", index.storage_offset(), tuple(index.stride()), tuple(index.shape), index.dtype,
+           int(dim_size), compute_dtype(dtype), str(device))
+    return cached_operator(owner, key, build)
 
 
 def scatter_mean(src: Tensor, index: Tensor, dim_size: int, dim: int = 0) -> Tensor:

@@ -210,3 +210,61 @@ def test_layers_with_and_without_edge_weight_share_the_cache(monkeypatch):
     graph.edge_weight.mul_(2)  # the weighted operator is stale now, the plain one is not
     weighted(x, graph), plain(x, graph)
     assert len(builds) == 3
+
+
+def _count_scatter_builds(monkeypatch):
+    builds, make = [], ops.SparseOperator
+    monkeypatch.setattr(ops, "SparseOperator", lambda *a, **k: builds.append(1) or make(*a, **k))
+    return builds
+
+
+def test_deterministic_message_passing_sorts_once_per_graph(monkeypatch):
+    import gc
+
+    from meshgdl import FieldType
+    from meshgdl.geometry import grid_graph
+    from meshgdl.nn import GemConv
+
+    graph = grid_graph(5, 4, dtype=torch.float64)
+    convs = [GemConv(FieldType([2, 1]), FieldType([1, 1]), fused=False).double() for _ in range(2)]
+    x = torch.randn(graph.num_nodes, 4, dtype=torch.float64)
+    expected = [conv(x, graph) for conv in convs]  # the native backend's index_add_
+    ops.set_deterministic(True)
+    builds = _count_scatter_builds(monkeypatch)
+    for _ in range(2):
+        for conv, want in zip(convs, expected):
+            assert torch.allclose(conv(x, graph), want, atol=1e-12)
+    assert len(builds) == 1  # edge_index[1] is a new view each call, yet one operator serves all
+    graph.edge_index[1] = graph.edge_index[1].roll(1)  # rewired in place: the operator is stale
+    rewired = ops.scatter_sum(x[graph.edge_index[0]], graph.edge_index[1], graph.num_nodes)
+    assert len(builds) == 2
+    loop = torch.stack([x[graph.edge_index[0][graph.edge_index[1] == i]].sum(0) for i in range(graph.num_nodes)])
+    assert torch.allclose(rewired, loop, atol=1e-12)
+    graph.edge_index = graph.edge_index.flip(0).contiguous()  # replaced: a new operator
+    convs[0](x, graph)
+    assert len(builds) == 3
+    # a graph freed and another allocated (possibly at the same address) never reuses the old sort
+    for seed in range(3):
+        del graph
+        gc.collect()
+        graph = grid_graph(5, 4, dtype=torch.float64)
+        perm = torch.randperm(graph.num_edges, generator=torch.Generator().manual_seed(seed))
+        graph.edge_index = graph.edge_index[:, perm]
+        ops.set_deterministic(False)
+        want = convs[1](x, graph)
+        ops.set_deterministic(True)
+        assert torch.allclose(convs[1](x, graph), want, atol=1e-12)
+
+
+def test_views_at_different_offsets_get_their_own_operator(monkeypatch):
+    ops.set_deterministic(True)
+    builds = _count_scatter_builds(monkeypatch)
+    edge_index = torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]])
+    src = torch.arange(4.0, dtype=torch.float64)[:, None]
+    sums = [ops.scatter_sum(src, edge_index[k], 3) for k in (0, 1, 0, 1)]
+    assert len(builds) == 2
+    assert sums[0].flatten().tolist() == [0.0, 1.0, 5.0] and sums[1].flatten().tolist() == [2.0, 3.0, 1.0]
+    assert torch.equal(sums[0], sums[2]) and torch.equal(sums[1], sums[3])
+    ops.scatter_sum(src, edge_index[1], 4)  # another output size: another operator
+    ops.scatter_sum(src.float(), edge_index[1], 3)  # another dtype: another operator
+    assert len(builds) == 4

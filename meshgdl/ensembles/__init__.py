@@ -10,6 +10,7 @@ _EXPORTS = {
     "CyclicRotations": ".augment",
     "HealpixPolarRotations": ".augment",
     "PeriodicTranslations": ".augment",
+    "ProductGroup": ".augment",
     "rotate_images": ".augment",
     "orbit": ".augment",
     "augment_full_orbit": ".augment",

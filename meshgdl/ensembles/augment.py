@@ -3,7 +3,8 @@ r"""Group-orbit data augmentation for the symmetries meshgdl knows.
 A group is an object with ``order`` (:math:`|G|`) and ``act(x, g)`` for ``g = 0 .. order - 1``,
 element 0 the identity: :class:`CyclicRotations` of grid images (exact for multiples of
 :math:`90^\circ`, bilinear interpolation otherwise) and :class:`HealpixPolarRotations` of HEALPix
-maps (exact), and :class:`PeriodicTranslations` of periodic lattices (exact). :func:`augment_full_orbit` adds every :math:`g x` for every sample, the augmentation
+maps (exact), :class:`PeriodicTranslations` of periodic lattices (exact) and their
+:class:`ProductGroup`. :func:`augment_full_orbit` adds every :math:`g x` for every sample, the augmentation
 under which the mean of an infinite ensemble is exactly invariant (Gerken and Kessel 2024);
 :func:`augment_random` draws one element per sample, as is usual in training.
 """
@@ -130,6 +131,36 @@ class PeriodicTranslations:
 
     def __repr__(self) -> str:
         return f"PeriodicTranslations({self.shape})"
+
+
+class ProductGroup:
+    r"""Every composition :math:`a\, b` of an element of each group, applied right to left: element
+    ``g = i |B| + j`` acts as ``a.act(b.act(x, j), i)``, element 0 the identity.
+
+    The product is a group when the groups normalise each other, e.g. the rotations of a periodic
+    square lattice and its translations (:math:`r t r^{-1}` is a translation): then
+    ``ProductGroup(CyclicRotations(4), PeriodicTranslations((L, L)))`` lists each of the
+    :math:`4 L^2` symmetries of the Ising lattice once.
+
+    Args:
+        *groups: objects with ``order`` and ``act(x, g)``, the outermost first.
+    """
+
+    def __init__(self, *groups):
+        if not groups:
+            raise ValueError("ProductGroup needs at least one group")
+        self.groups = groups
+        self.order = math.prod(g.order for g in groups)
+
+    def act(self, x: Tensor, g: int) -> Tensor:
+        rest = g % self.order
+        for group in reversed(self.groups):
+            rest, element = divmod(rest, group.order)
+            x = group.act(x, element)
+        return x
+
+    def __repr__(self) -> str:
+        return f"ProductGroup({', '.join(map(repr, self.groups))})"
 
 
 def orbit(x: Tensor, group) -> Tensor:

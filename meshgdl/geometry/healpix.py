@@ -94,31 +94,34 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
         node_of = np.full(npix + 1, -1, dtype=np.int64)  # slot npix catches healpy's -1
         node_of[pixel] = np.arange(n)
     # a full sky has 24 missing neighbours, so 2 E = 16 n - 48; a partial sky shrinks this below
-    buf = np.empty(16 * n - (48 if mask is None else 0), dtype=np.int64)
-    counts = np.empty(n, dtype=np.int8)
-    present = np.empty((n, 1), dtype=np.uint8)  # which of the 8 slots hold a neighbour, as bits
+    if mask is None:
+        # torch's memory, not numpy's: numpy asks for huge pages, whose faults here cost more
+        buf = torch.empty(16 * n - 48, dtype=torch.long).numpy()
+    else:  # numpy's, which can shrink in place below
+        buf = np.empty(16 * n, dtype=np.int64)
+    offset = {}  # chunk start -> its first edge
+    present = {}  # chunk start -> which of the 8 slots hold a neighbour (only chunks with gaps)
     e = 0
     for s in starts:
         chunk = pixel[s:s + _CHUNK]
         m = len(chunk)
-        block = buf[8 * s:8 * (s + m)].reshape(m, 8)
-        block[:] = hp.get_all_neighbours(nside, chunk, nest=nest).T
+        # healpy's chunk-sized output stays in cache; it is transposed straight into place
+        block = hp.get_all_neighbours(nside, chunk, nest=nest).T
         if node_of is not None:
-            block[:] = node_of[block]
+            block = node_of[block]
+        offset[s] = e
         valid = block >= 0
-        counts[s:s + m] = valid.sum(1)
-        present[s:s + m] = np.packbits(valid, axis=1)
-        k = int(counts[s:s + m].sum(dtype=np.int64))
-        if k < 8 * m:
-            buf[e:e + k] = block[valid]  # a copy first, so the overlap is safe
-        elif e < 8 * s:
-            buf[e:e + k] = block.reshape(-1).copy()
-        e += k
+        if valid.all():
+            buf[e:e + 8 * m].reshape(m, 8)[:] = block
+            e += 8 * m
+        else:
+            present[s] = np.packbits(valid, axis=1)  # a bit a slot: masks leave gaps in most chunks
+            k = int(valid.sum())
+            buf[e:e + k] = block[valid]
+            e += k
         bar.update()
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
+    offset[n] = e
     if 2 * e != len(buf):  # a partial sky: shrink in place (realloc), so that no slack is saved
-        del block
         buf.resize(2 * e, refcheck=False)
     edge_index = torch.from_numpy(buf).view(2, e)
 
@@ -138,17 +141,19 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     def geometry(s):
         chunk = pixel[s:s + _CHUNK]
         m = len(chunk)
-        xyz = np.stack(hp.pix2vec(nside, chunk, nest=nest), axis=1)
-        ps[s:s + m], fr[s:s + m] = xyz, east_north_up(xyz)
-        lo, hi = offsets[s], offsets[s + m]
+        xyz = hp.pix2vec(nside, chunk, nest=nest)
+        for k in range(3):
+            ps[s:s + m, k] = xyz[k]
+        east_north_up(xyz, out=fr[s:s + m])
+        lo, hi = offset[s], offset[min(s + _CHUNK, n)]
         rows = row_of[representatives(nside, hp.nest2ring(nside, chunk) if nest else chunk)]
-        if hi - lo == 8 * m:  # no neighbour missing: gather straight into the outputs
+        if s not in present:  # no neighbour missing: gather straight into the outputs
             ei[1, lo:hi].reshape(m, 8)[:] = np.arange(s, s + m)[:, None]
             np.take(table_logmap, rows, axis=0, out=lm[lo:hi].reshape(m, 8, 2))
             np.take(table_transport, rows, axis=0, out=tr[lo:hi].reshape(m, 8))
         else:
-            valid = np.unpackbits(present[s:s + m], axis=1).astype(bool)
-            ei[1, lo:hi] = np.repeat(np.arange(s, s + m), counts[s:s + m])
+            valid = np.unpackbits(present[s], axis=1).astype(bool)
+            ei[1, lo:hi] = np.repeat(np.arange(s, s + m), valid.sum(1))
             lm[lo:hi], tr[lo:hi] = table_logmap[rows][valid], table_transport[rows][valid]
 
     _run(geometry, starts, workers, bar)

@@ -113,13 +113,14 @@ def edge_geometry(xi: np.ndarray, xj: np.ndarray):
     return a * scale, b * scale, transport
 
 
-def east_north_up(xyz: np.ndarray) -> np.ndarray:
-    """Frames with rows east, north, up at unit vectors ``xyz`` ``[N, 3]``: ``[N, 3, 3]``."""
-    x, y, z = xyz.T
+def east_north_up(xyz, out: np.ndarray | None = None) -> np.ndarray:
+    """Frames with rows east, north, up at unit vectors ``xyz`` ``[N, 3]`` (or its components
+    ``(x, y, z)``): ``[N, 3, 3]``, written into ``out`` (any float dtype) when given."""
+    x, y, z = xyz.T if isinstance(xyz, np.ndarray) else xyz
     s = np.sqrt(x * x + y * y)  # no pixel centre is on a pole
     cos_p, sin_p = x / s, y / s
-    frame = np.empty((len(xyz), 3, 3))
+    frame = np.empty((len(x), 3, 3)) if out is None else out
     frame[:, 0, 0], frame[:, 0, 1], frame[:, 0, 2] = -sin_p, cos_p, 0.0
     frame[:, 1, 0], frame[:, 1, 1], frame[:, 1, 2] = -z * cos_p, -z * sin_p, s
-    frame[:, 2] = xyz
+    frame[:, 2, 0], frame[:, 2, 1], frame[:, 2, 2] = x, y, z
     return frame

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from ..graph import wrap_angle
+from .halfedges import FanLayout, MeshEdges, fan_layout, mesh_edges
 
 log = logging.getLogger("meshgdl")
 
@@ -71,44 +72,6 @@ def halfedge_twins(face: np.ndarray, num_v: int):
     return twin, repeated
 
 
-def _fans(f: np.ndarray, theta: np.ndarray, num_v: int):
-    """Lay out each vertex's corners counter-clockwise: ``(acc [3F], boundary [V], bad [V])``.
-
-    ``acc[c]`` is the sum of the corner angles from the fan's start to corner c's first side (the
-    side to the next corner of its face); ``bad`` marks vertices whose corners do not form one
-    fan: ends of edges of more than two faces, and pinched vertices (two fans meeting at a point).
-    """
-    vert = f.reshape(-1)
-    twin, repeated = halfedge_twins(f, num_v)
-    # the corner clockwise before c around its vertex: the corner whose second side is c's first
-    # side, i.e. the corner after the twin's tail in the twin's face
-    pred = np.where(twin >= 0, twin - twin % 3 + (twin + 1) % 3, -1)
-    pred[repeated] = -1
-    bad = np.zeros(num_v, dtype=bool)
-    bad[vert[repeated]] = True
-    boundary = np.zeros(num_v, dtype=bool)
-    boundary[vert[pred < 0]] = True
-    first_nb = np.full(num_v, np.iinfo(np.int64).max)
-    np.minimum.at(first_nb, vert, np.minimum(f[:, [1, 2, 0]].reshape(-1), f[:, [2, 0, 1]].reshape(-1)))
-    # chains start at a corner with no predecessor (boundary) or, around interior vertices, at the
-    # corner whose first side runs to the lowest neighbour; the angle of a corner's first side is
-    # then the sum of the corner angles before it, found by pointer doubling (log2 of the degree)
-    nxt = f[:, [1, 2, 0]].reshape(-1)
-    root = (pred < 0) | (~boundary[vert] & (nxt == first_nb[vert]))
-    ptr = np.where(root, np.arange(len(vert)), pred)
-    acc = np.where(root, 0.0, theta[np.maximum(pred, 0)])
-    for _ in range(int(np.bincount(vert).max()).bit_length() + 1):
-        # a cycle with no start would point to itself after 2^k steps: test for reaching a start
-        if root[ptr].all():
-            break
-        acc = acc + acc[ptr]
-        ptr = ptr[ptr]
-    # a fan that never reaches a start is a second cycle at a vertex; two starts are two chains
-    bad[vert[~root[ptr]]] = True
-    bad[np.flatnonzero(np.bincount(vert[root], minlength=num_v) != 1)] = True
-    return acc, boundary, bad
-
-
 def nonmanifold_edges(face: Tensor, num_v: int) -> Tensor:
     """Edges shared by more than two faces, as sorted vertex pairs: ``[K, 2]``."""
     f = face.cpu().numpy()
@@ -117,13 +80,32 @@ def nonmanifold_edges(face: Tensor, num_v: int) -> Tensor:
     return torch.from_numpy(np.unique(np.sort(ends, axis=1), axis=0).reshape(-1, 2))
 
 
-def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor):
+def corner_angles_from_sides(side_sq: Tensor, area2: Tensor) -> Tensor:
+    r"""Interior angles ``[F, 3]`` from the squared side lengths ``side_sq`` ``[F, 3]`` (side k
+    from corner k to k + 1) and twice the areas ``area2`` ``[F]``: what :func:`corner_angles`
+    computes, from quantities the mesh builder holds already.
+
+    Corner k lies between sides k and k + 2, with
+    :math:`u \cdot w = (|s_k|^2 + |s_{k+2}|^2 - |s_{k+1}|^2) / 2` and :math:`|u \times w|` = area2;
+    atan2 of the two keeps slivers and angles near :math:`\pi` accurate.
+    """
+    dot = 0.5 * (side_sq + side_sq.roll(1, dims=1) - side_sq.roll(-1, dims=1))
+    return torch.atan2(area2[:, None].expand_as(dot), dot)
+
+
+def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor | None = None, *,
+                     edges: MeshEdges | None = None, layout: FanLayout | None = None,
+                     theta: Tensor | None = None):
     r"""Angle :math:`\phi_{ij}` of every edge j -> i in i's intrinsic tangent space.
 
     Args:
         pos: :math:`[V, 3]` float64 vertex positions.
         face: :math:`[F, 3]` consistently oriented faces.
-        edge_index: :math:`[2, E]` both directions of every face edge, sorted by target, then source.
+        edge_index: :math:`[2, E]` both directions of every face edge, sorted by target, then
+            source: the order of :func:`~meshgdl.geometry.halfedges.mesh_edges`, which gives the
+            edges when ``edges`` is omitted.
+        edges, layout, theta (optional): the mesh's :class:`MeshEdges`, :class:`FanLayout` (with
+            ``acc``) and corner angles ``[F, 3]``, when the caller has them already.
 
     Returns:
         ``(phi [E], scale [V], manifold [V] bool)``: ``phi`` measured from the edge to the lowest
@@ -131,23 +113,28 @@ def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor):
     """
     num_v = pos.shape[0]
     f = face.numpy()
-    theta = corner_angles(pos, face).reshape(-1).numpy()  # corner c = 3 f + k
-    vert, nxt = f.reshape(-1), f[:, [1, 2, 0]].reshape(-1)
-    acc, boundary, bad = _fans(f, theta, num_v)
+    if edges is None:
+        edges = mesh_edges(f, num_v)
+    theta = (corner_angles(pos, face) if theta is None else theta).reshape(-1).numpy()  # corner 3 f + k
+    if layout is None or layout.acc is None:
+        layout = fan_layout(f, edges, theta)
+    acc, boundary, bad = layout
+    vert = f.reshape(-1)
     theta_sum = np.bincount(vert, weights=theta, minlength=num_v)
     scale = np.where(boundary, math.pi, 2 * math.pi) / theta_sum
     scale[bad] = 1.0
 
-    j, i = edge_index.numpy()
-    edge_key = i * num_v + j
-    first_side = np.searchsorted(edge_key, vert * num_v + nxt)
-    last_side = np.searchsorted(edge_key, vert * num_v + f[:, [2, 0, 1]].reshape(-1))
-    unscaled = np.full(len(j), np.nan)
+    # corner c's first side is the edge nxt -> vert, the reverse of halfedge c; its last side is
+    # the edge prev -> vert, along the face's previous halfedge
+    he_edge = edges.halfedge_edge
+    first_side = edges.edge_reverse.numpy()[he_edge]
+    last_side = np.roll(he_edge.reshape(-1, 3), 1, axis=1).reshape(-1)
+    unscaled = np.full(len(edges.edge_reverse), np.nan)
     unscaled[last_side] = acc + theta
     unscaled[first_side] = acc  # overrides the same side seen as a last side, which is equal
     # angle 0 is the edge to the lowest neighbour: the first edge of each target (sorted order)
-    start = np.searchsorted(i, np.arange(num_v))
-    phi = scale[i] * (unscaled - unscaled[start][i])
+    deg = np.diff(edges.ptr)
+    phi = np.repeat(scale, deg) * (unscaled - np.repeat(unscaled[np.minimum(edges.ptr[:-1], len(unscaled) - 1)], deg))
     if bad.any():
         log.warning(
             "mesh_graph: %d vertices have faces that do not form one fan (first: vertex %d); their "
@@ -174,23 +161,36 @@ def corner_defects(pos: Tensor, face: Tensor) -> Tensor:
 
 
 def intrinsic_edges(pos: Tensor, face: Tensor, edge_index: Tensor, edge_reverse: Tensor, frame: Tensor,
-                    reference: Tensor | None = None):
+                    reference: Tensor | None = None, side_sq: Tensor | None = None, **known):
     r"""``(edge_logmap [E, 2], edge_transport [E])`` of the intrinsic connection.
 
     ``frame`` supplies the fallback angles at non-manifold vertices; ``reference`` (:math:`[V, 3]`,
     optional) turns each vertex's gauge by the angle of its tangent part from ``frame``'s ``e1``
     (the same turn as building the frames from it), so that angle 0 follows the reference.
+    ``known`` passes ``edges``, ``layout`` and ``theta`` on to :func:`intrinsic_angles`; with
+    ``edges``, the squared side lengths ``side_sq`` ``[F, 3]`` (side k from corner k to k + 1) give
+    the edge lengths without gathering positions.
     """
     j, i = edge_index
-    phi, _, manifold = intrinsic_angles(pos, face, edge_index)
-    d = pos.index_select(0, j) - pos.index_select(0, i)
-    tangent = torch.einsum("eab,eb->ea", frame[:, :2].index_select(0, i), d)
-    projected = torch.atan2(tangent[:, 1], tangent[:, 0])
-    phi = torch.where(manifold[i], phi, projected)
+    phi, _, manifold = intrinsic_angles(pos, face, edge_index, **known)
+    edges = known.get("edges")
+    if side_sq is None or edges is None:
+        length = torch.linalg.vector_norm(pos.index_select(0, j) - pos.index_select(0, i), dim=-1)
+    else:
+        side = side_sq.reshape(-1).sqrt().numpy()
+        length = np.empty(len(phi))
+        length[edges.edge_reverse.numpy()[edges.halfedge_edge]] = side  # the twins: boundary edges
+        length[edges.halfedge_edge] = side
+        length = torch.from_numpy(length)
+    if not bool(manifold.all()):
+        # only the edges into non-manifold vertices need the embedding's projected angle
+        sel = (~manifold).index_select(0, i).nonzero()[:, 0]
+        d = pos.index_select(0, j[sel]) - pos.index_select(0, i[sel])
+        tangent = torch.einsum("eab,eb->ea", frame[:, :2].index_select(0, i[sel]), d)
+        phi[sel] = torch.atan2(tangent[:, 1], tangent[:, 0])
     if reference is not None:
         turn = torch.atan2((reference * frame[:, 1]).sum(-1), (reference * frame[:, 0]).sum(-1))
         phi = phi - turn[i]
-    length = d.norm(dim=-1, keepdim=True)
-    logmap = length * torch.stack([torch.cos(phi), torch.sin(phi)], dim=-1)
+    logmap = torch.stack([torch.cos(phi), torch.sin(phi)], dim=-1).mul_(length[:, None])
     transport = phi + math.pi - phi[edge_reverse]
     return logmap, wrap_angle(transport)

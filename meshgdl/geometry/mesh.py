@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 
 from ..cache import cached_graph, content_hash
-from ..graph import FramedGraph
-from .intrinsic import intrinsic_edges
+from ..graph import FramedGraph, all_finite
+from .halfedges import fan_layout, mesh_edges
+from .intrinsic import corner_angles_from_sides, intrinsic_edges
 from .mesh_io import read_mesh  # noqa: F401  (read_mesh was defined here; keep it importable)
 from .mesh_repair import merge_plan, warn_pinches
 from .tangent import first_tangent_neighbour, frames_from_reference, framed_edges
@@ -146,18 +147,13 @@ def _check_input(v: Tensor, f: Tensor):
         raise ValueError(f"faces must have shape [F, 3] (triangles), got {list(f.shape)}; triangulate polygons first")
     if v.shape[0] == 0 or f.shape[0] == 0:
         raise ValueError(f"the mesh is empty ({v.shape[0]} vertices, {f.shape[0]} faces)")
-    if not bool(torch.isfinite(v).all()):
+    if not all_finite(v):
         bad = int((~torch.isfinite(v)).any(1).nonzero()[0, 0])
         raise ValueError(f"vertices hold NaN or infinite coordinates (first: vertex {bad}); remove or fix them")
     if int(f.min()) < 0 or int(f.max()) >= v.shape[0]:
         raise ValueError(f"faces index vertices outside 0..{v.shape[0] - 1} (range {int(f.min())}..{int(f.max())})")
     if bool(((f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 2] == f[:, 0])).any()):
         raise ValueError("some faces repeat a vertex (e.g. [3, 3, 7]); remove them")
-
-
-def _square(x: Tensor) -> Tensor:
-    """Squared norm of each row, ``[F, 3] -> [F]``."""
-    return torch.einsum("fa,fa->f", x, x)
 
 
 def _merge_duplicates(v: Tensor, f: Tensor, repair: bool):
@@ -194,11 +190,17 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     _check_input(v, f)
     # zero-area faces carry no geometry: drop them (logged); this drops every face with two
     # coincident corners, so no edge of zero length remains, and merging copies changes no area
-    a, b, c = v.index_select(0, f[:, 0]), v.index_select(0, f[:, 1]), v.index_select(0, f[:, 2])
-    cross = torch.linalg.cross(b - a, c - a)
-    area2 = cross.norm(dim=-1)
-    # side k of a face runs from corner k to corner k + 1: |side k|^2
-    side_sq = torch.stack([_square(b - a), _square(c - b), _square(a - c)], dim=1)
+    corner = v.index_select(0, f.reshape(-1)).view(-1, 3, 3)
+    # side k of a face runs from corner k to corner k + 1; c - a is minus side 2, exactly. Written
+    # in place: every fresh array of this size costs its page faults again (most of the time of
+    # a build of millions of faces)
+    side = torch.empty_like(corner)
+    torch.sub(corner[:, 1:], corner[:, :2], out=side[:, :2])
+    torch.sub(corner[:, 0], corner[:, 2], out=side[:, 2])
+    cross = torch.linalg.cross(side[:, 0], -side[:, 2])
+    area2 = torch.linalg.vector_norm(cross, dim=-1)
+    side_sq = torch.einsum("fka,fka->fk", side, side)
+    del corner, side
     degenerate = area2 <= 1e-12 * side_sq[:, 0].mean()
     if bool(degenerate.any()):
         log.warning("mesh_graph: dropped %d zero-area faces", int(degenerate.sum()))
@@ -228,18 +230,23 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     if merged is not None:
         vertex_map = merged if vertex_map is None else vertex_map[merged]
     num_v = v.shape[0]
-    warn_pinches(f.numpy(), num_v)
-
-    edge_index, edge_reverse, inverse, edge_undirected = _edges(f, num_v)
-    num_e = edge_undirected.numel() // 2
+    edges = mesh_edges(f.numpy(), num_v)
+    edge_index, edge_reverse = edges.edge_index, edges.edge_reverse
+    theta = corner_angles_from_sides(side_sq, area2) if connection == "intrinsic" else None
+    layout = fan_layout(f.numpy(), edges, None if theta is None else theta.reshape(-1).numpy())
+    # with every edge in at most two faces the layout's non-fans are the pinch vertices; else the
+    # fans must also join across edges of more faces, which the layout does not follow
+    warn_pinches(f.numpy(), num_v, None if edges.repeated.any() else np.flatnonzero(layout.bad))
     bar.update()
 
     # vertex normals with Max's weights cross / (|p|^2 |q|^2), p and q the sides at the corner
     # (k - 1 and k): exact for vertices on a sphere
     weight = 1 / (side_sq * side_sq.roll(1, dims=1))
-    normal = torch.zeros_like(v).index_add_(
-        0, f.t().reshape(-1), (weight.t()[..., None] * cross).reshape(-1, 3)
-    )
+    normal = torch.zeros_like(v)
+    term = torch.empty_like(cross)
+    for k in range(3):
+        normal.index_add_(0, f[:, k], torch.mul(cross, weight[:, k, None], out=term))
+    del term
     nn = normal.norm(dim=-1)
     vanishing = nn <= 1e-9 * nn.max()
     if bool(vanishing.any()):
@@ -252,15 +259,18 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
         raise ValueError(f"reference must have shape {list(v.shape)} (one direction per vertex), got {list(ref.shape)}")
     if ref is not None and vertex_map is not None:
         raise ValueError("reference directions cannot be combined with repair=True; repair the mesh first")
-    frame = frames_from_reference(normal, first_tangent_neighbour(v, normal, edge_index) if ref is None else ref)
+    ptr = torch.from_numpy(edges.ptr)
+    frame = frames_from_reference(normal, first_tangent_neighbour(v, normal, edge_index, ptr=ptr) if ref is None else ref)
     bar.update()
 
     if connection == "normal":
         hint = "; the mesh folds sharply there: connection='intrinsic' needs no normals"
         edge_logmap, edge_transport = framed_edges(v, frame, edge_index, edge_reverse=edge_reverse, hint=hint)
     else:
-        default = frame if ref is None else frames_from_reference(normal, first_tangent_neighbour(v, normal, edge_index))
-        edge_logmap, edge_transport = intrinsic_edges(v, f, edge_index, edge_reverse, default, ref)
+        default = frame if ref is None else frames_from_reference(normal, first_tangent_neighbour(v, normal, edge_index, ptr=ptr))
+        edge_logmap, edge_transport = intrinsic_edges(v, f, edge_index, edge_reverse, default, ref,
+                                                      edges=edges, layout=layout, theta=theta,
+                                                      side_sq=side_sq)
     bar.update()
 
     # cotangent weights: the corner opposite halfedge k lies between sides k + 1 and k + 2, whose
@@ -268,11 +278,10 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     # product has the norm area2; summed over the (one or two) faces of the edge
     next_sq, last_sq = side_sq.roll(-1, dims=1), side_sq.roll(-2, dims=1)
     cot = (next_sq + last_sq - side_sq) / (2 * area2[:, None])
-    weight_und = torch.zeros(num_e, dtype=v.dtype).index_add_(0, inverse, 0.5 * cot.reshape(-1))
-    edge_weight = weight_und[edge_undirected]
-    node_area = torch.zeros(num_v, dtype=v.dtype)
-    for k in range(3):
-        node_area.index_add_(0, f[:, k], area2 / 6)
+    half = np.bincount(edges.halfedge_edge, weights=0.5 * cot.reshape(-1).numpy(), minlength=edge_index.shape[1])
+    edge_weight = torch.from_numpy(half + half[edges.edge_reverse.numpy()])
+    node_area = torch.from_numpy(np.bincount(f.reshape(-1).numpy(), weights=(area2 / 6).repeat_interleave(3).numpy(),
+                                             minlength=num_v))
     bar.update()
     bar.close()
 
@@ -284,76 +293,6 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     if vertex_map is not None:
         graph.vertex_map = vertex_map
     return graph.validate()
-
-
-def _edges(f: Tensor, num_v: int):
-    """Directed edges of the faces, both ways, sorted by target then source.
-
-    Returns ``edge_index`` [2, 2E], ``edge_reverse`` [2E], and the undirected edge of every
-    halfedge (a->b, b->c, c->a of each face, [3F]) and of every directed edge ([2E]). Raises for
-    inconsistently oriented faces. Sorting the halfedges once with numpy replaces ``torch.unique``
-    calls and is several times faster.
-    """
-    faces = f.numpy()
-    he_src = faces.reshape(-1)
-    he_dst = faces[:, [1, 2, 0]].reshape(-1)
-    undirected = np.minimum(he_src, he_dst) * num_v + np.maximum(he_src, he_dst)
-    by_edge = _argsort(undirected)
-    sorted_keys = undirected[by_edge]
-    first = np.empty(len(sorted_keys), dtype=bool)
-    first[0] = True
-    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    uniq = sorted_keys[starts]
-    count = np.diff(np.append(starts, len(sorted_keys)))
-    inverse = np.empty_like(by_edge)
-    inverse[by_edge] = np.cumsum(first) - 1
-
-    nonmanifold = count > 2
-    if nonmanifold.any():
-        k = int(uniq[nonmanifold][0])
-        log.warning(
-            "mesh_graph: %d edges are shared by more than two faces (first: %d-%d); the graph is "
-            "built, but face holonomies and the Euler characteristic lose their meaning there",
-            int(nonmanifold.sum()), k // num_v, k % num_v,
-        )
-    # an edge of two faces must run both ways; on a non-manifold edge a repeat is no orientation error
-    pair = starts[count == 2]
-    a, b = by_edge[pair], by_edge[pair + 1]
-    same = he_src[a] == he_src[b]
-    if same.any():
-        k = int((he_src[a[same]] * num_v + he_dst[a[same]]).min())
-        raise ValueError(
-            f"faces are inconsistently oriented (edge {k // num_v}->{k % num_v} runs the same way in "
-            "two faces); fix the winding, e.g. trimesh.repair.fix_winding(mesh)"
-        )
-    u, w = uniq // num_v, uniq % num_v
-    src = np.concatenate([u, w])
-    dst = np.concatenate([w, u])
-    order = _argsort(dst * num_v + src)
-    num_e = len(uniq)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(2 * num_e)
-    # edge k of the unsorted list (k < E) pairs with k + E
-    partner = np.concatenate([np.arange(num_e, 2 * num_e), np.arange(num_e)])
-    edge_index = torch.from_numpy(np.stack([src[order], dst[order]]))
-    edge_reverse = torch.from_numpy(rank[partner[order]])
-    return edge_index, edge_reverse, torch.from_numpy(inverse), torch.from_numpy(order % num_e)
-
-
-def _argsort(keys: np.ndarray) -> np.ndarray:
-    """Stable ``np.argsort`` of non-negative int64 keys.
-
-    Sorting the keys with their positions packed into the low bits lets numpy use its SIMD sort,
-    several times faster than ``argsort``; keys too large for that take ``argsort``.
-    """
-    n = len(keys)
-    shift = max(int(n - 1).bit_length(), 1)
-    if n == 0 or int(keys.max()) >= 1 << (63 - shift):
-        return np.argsort(keys, kind="stable")
-    packed = (keys << shift) | np.arange(n)
-    packed.sort()
-    return packed & ((1 << shift) - 1)
 
 
 def load_mesh(path: str | os.PathLike, **kwargs) -> FramedGraph:

@@ -94,9 +94,10 @@ def pinch_vertices(f: np.ndarray, num_v: int) -> np.ndarray:
     return np.flatnonzero(fan_count(f, num_v, corner_fans(f, num_v, manifold_only=False)) > 1)
 
 
-def warn_pinches(f: np.ndarray, num_v: int) -> None:
-    """Log the pinch vertices (:func:`pinch_vertices`)."""
-    pinch = pinch_vertices(f, num_v)
+def warn_pinches(f: np.ndarray, num_v: int, pinch: np.ndarray | None = None) -> None:
+    """Log the pinch vertices (:func:`pinch_vertices`, unless the caller found them: ``pinch``)."""
+    if pinch is None:
+        pinch = pinch_vertices(f, num_v)
     if len(pinch):
         log.warning(
             "mesh_graph: %d pinch vertices, where faces that share no edge meet (first: %d); the "

@@ -36,11 +36,14 @@ def frames_from_reference(normal: Tensor, reference: Tensor, eps: float = 1e-12)
     return torch.stack([e1, e2, n], dim=1)
 
 
-def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min_sine: float = 0.05) -> Tensor:
+def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min_sine: float = 0.05,
+                            ptr: Tensor | None = None) -> Tensor:
     """For each target i, the displacement to its first neighbour j (smallest edge id) that is not
     nearly parallel to the normal at i: ``[N, 3]``. Raises for nodes with no such neighbour.
 
-    Choosing by edge order rather than by a fixed axis makes frames rotate with the input.
+    Choosing by edge order rather than by a fixed axis makes frames rotate with the input. With
+    edges sorted by target, ``ptr`` ``[N + 1]`` (edges ``ptr[i]:ptr[i + 1]`` end at i) spares the
+    search for each node's first edge.
     """
     j, i = edge_index
     n = normal / normal.norm(dim=-1, keepdim=True)
@@ -59,7 +62,10 @@ def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min
         return square - along * along > min_sine**2 * square
 
     # almost always a node's first edge will do: test those, then every edge of the other nodes
-    first = none.scatter_reduce(0, i, ids, reduce="amin")
+    if ptr is None:
+        first = none.scatter_reduce(0, i, ids, reduce="amin")
+    else:
+        first = torch.where(ptr[1:] > ptr[:-1], ptr[:-1], none)
     has_edge = first < num_edges
     ok = torch.zeros(num_nodes, dtype=torch.bool, device=pos.device)
     ok[has_edge] = off_normal(first[has_edge])

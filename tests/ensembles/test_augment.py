@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from meshgdl.ensembles import (CyclicRotations, HealpixPolarRotations, PeriodicTranslations, accuracy, augment_full_orbit, augment_random,
+from meshgdl.ensembles import (CyclicRotations, HealpixPolarRotations, PeriodicTranslations, ProductGroup, accuracy, augment_full_orbit, augment_random,
                                ensemble_size_curve, orbit, orbit_divergence, orbit_same_predictions, rotate_images)
 from meshgdl.ensembles.augment import _interpolated_rotation
 
@@ -104,3 +104,23 @@ def test_periodic_translations_visit_every_shift_once():
     assert all(energy(c) == energy(spins) for c in orbit(spins, group))
     with pytest.raises(ValueError, match="the lattice is"):
         group.act(torch.zeros(4, 3), 1)
+
+
+def test_rotations_and_translations_of_a_periodic_lattice_form_a_group_of_distinct_elements():
+    """The orbit of a generic configuration under C4 x translations has 4 L^2 distinct copies and is
+    closed under both generators (a quarter turn of a translate is another element's image)."""
+    side = 4
+    group = ProductGroup(CyclicRotations(4), PeriodicTranslations((side, side)))
+    assert group.order == 4 * side * side
+    x = torch.randn(side, side, dtype=torch.float64)
+    copies = orbit(x, group)
+    torch.testing.assert_close(copies[0], x)
+    keys = {tuple(c.flatten().tolist()) for c in copies}
+    assert len(keys) == group.order
+    for c in copies:
+        for gen in (torch.rot90(c, 1, dims=(-2, -1)), torch.roll(c, 1, dims=-1)):
+            assert tuple(gen.flatten().tolist()) in keys
+    # element i |B| + j: the translation j first, then the rotation i
+    torch.testing.assert_close(group.act(x, 1 * side * side + 5), torch.rot90(torch.roll(x, (1, 1), dims=(0, 1)), 1))
+    with pytest.raises(ValueError, match="at least one group"):
+        ProductGroup()

@@ -91,6 +91,10 @@ def test_frames_at_pixels_nearest_the_poles():
         f = east_north_up(xyz)
         assert np.allclose(f @ f.transpose(0, 2, 1), np.eye(3), atol=1e-14)
         assert np.allclose(np.linalg.det(f), 1, atol=1e-14)
+        # the builder passes healpy's components and writes float32 frames in place
+        out = np.empty((len(pix), 3, 3), np.float32)
+        assert east_north_up(hp.pix2vec(nside, pix, nest=False), out=out) is out
+        assert np.array_equal(out, f.astype(np.float32))
 
 
 @pytest.mark.parametrize("nest", [True, False])
