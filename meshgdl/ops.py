@@ -107,56 +107,146 @@ def scatter_mean(src: Tensor, index: Tensor, dim_size: int, dim: int = 0) -> Ten
 class SparseOperator(torch.nn.Module):
     r"""A fixed sparse matrix :math:`A` of shape ``[rows, cols]`` applied to dense features.
 
-    ``A[row[k], col[k]] = value[k]`` (repeated entries add). Stored once as CSR together with its
-    transpose, so that :math:`y = A x` and the backward :math:`\partial x = A^\top \partial y` are
-    both one sparse-dense product, deterministic on every device. Gradients flow to ``x`` only:
-    ``A`` is geometry, built once and reused. The product is a registered custom operator, so
-    ``torch.compile`` keeps it in one graph.
+    ``A[row[k], col[k]] = value[k]`` (repeated entries add). Stored once, as CSR; the backward
+    :math:`\partial x = A^\top \partial y` builds the transpose's CSR arrays for the time of one
+    product from the order of the entries by column, so the transpose's values are never kept.
+    With ``block = K`` the rows come in runs of ``K`` (row ``i K + k``) that hold the same columns,
+    as :func:`edge_operator`'s do, and that order is kept for the runs only: two int32 a run
+    instead of an index and a value a stored entry. Both products sum in a fixed order,
+    deterministic on every device. Gradients flow to ``x`` only: ``A`` is geometry, built once
+    and reused. The product is a registered custom operator, so ``torch.compile`` keeps it in one
+    graph.
+
+    Args:
+        row (Tensor), col (Tensor), value (Tensor): the entries, :math:`[\text{nnz}]` each.
+        shape (tuple): ``(rows, cols)``.
+        block (int): the length of the runs of rows with equal columns; ``rows`` must be a
+            multiple of it (default: ``1``)
 
     Shapes:
-        - input: :math:`[\text{cols}, C]`
-        - output: :math:`[\text{rows}, C]`
+        - input: :math:`[\text{cols}, *]`
+        - output: :math:`[\text{rows}, *]`
     """
 
-    def __init__(self, row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]):
+    def __init__(self, row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int], block: int = 1):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-        value = value.to(compute_dtype(value.dtype))
-        # the backward multiplies by the conjugate transpose (PyTorch's convention for complex)
-        for prefix, (r, c, v, sh) in {"a": (row, col, value, self.shape),
-                                      "t": (col, row, value.conj(), self.shape[::-1])}.items():
-            crow, ccol, cval = _csr_arrays(r, c, v, sh)
-            self.register_buffer(f"{prefix}_crow", crow, persistent=False)
-            self.register_buffer(f"{prefix}_col", ccol, persistent=False)
-            self.register_buffer(f"{prefix}_val", cval, persistent=False)
+        self.shape, self.block = tuple(int(s) for s in shape), int(block)
+        if self.block < 1 or self.shape[0] % self.block:
+            raise ValueError(f"block={block} must be positive and divide the {self.shape[0]} rows")
+        self._register(_csr_arrays(row, col, value.to(compute_dtype(value.dtype)), self.shape, self.block))
+
+    @classmethod
+    def from_runs(cls, node: Tensor, col: Tensor, coefficients: Tensor, shape: tuple[int, int]) -> "SparseOperator":
+        r"""The operator with ``A[n K + k, col[e]] = coefficients[e, k]`` for entries ``e`` (``node[e] = n``),
+        built at the level of the ``E`` entries: no index array of all :math:`E K` stored entries
+        is ever formed but the one kept, so building takes little more memory than the result.
+        ``shape`` is ``(nodes, cols)``; the operator's is ``(nodes K, cols)``."""
+        if coefficients.dim() != 2 or coefficients.shape[1] == 0:
+            raise ValueError(f"coefficients must be [E, K] with K >= 1, got {list(coefficients.shape)}")
+        op = cls.__new__(cls)
+        torch.nn.Module.__init__(op)
+        op.shape, op.block = (int(shape[0]) * coefficients.shape[1], int(shape[1])), coefficients.shape[1]
+        op._register(_run_arrays(node, col, coefficients.to(compute_dtype(coefficients.dtype)), shape))
+        return op
+
+    def _register(self, arrays):
+        for name, t in zip(("crow", "col", "val", "t_crow", "t_first", "t_node"), arrays):
+            self.register_buffer(name, t, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[0] != self.shape[1]:
             raise ValueError(f"SparseOperator of shape {list(self.shape)} applied to {x.shape[0]} rows")
-        if compute_dtype(x.dtype) != self.a_val.dtype:
-            raise ValueError(f"SparseOperator holds {self.a_val.dtype} values but the input is {x.dtype}; "
+        if compute_dtype(x.dtype) != self.val.dtype:
+            raise ValueError(f"SparseOperator holds {self.val.dtype} values but the input is {x.dtype}; "
                              "build the operator in compute_dtype(x.dtype)")
-        y = spmm(self.a_crow, self.a_col, self.a_val, self.t_crow, self.t_col, self.t_val, x.to(self.a_val.dtype))
-        return y.to(x.dtype)
+        return spmm(*self._buffers_in_order(), x.to(self.val.dtype), self.block, False).to(x.dtype)
 
     def product(self, x: Tensor, transpose: bool = False) -> Tensor:
-        """:math:`A x` (or :math:`A^\top x`) without autograd, in the operator's dtype (for custom ops)."""
+        r""":math:`A x` (or :math:`A^\top x`, conjugated for complex ``A``) without autograd, in the
+        operator's dtype (for custom ops)."""
         if transpose:
-            return spmm_impl(self.t_crow, self.t_col, self.t_val, x)
-        return spmm_impl(self.a_crow, self.a_col, self.a_val, x)
+            return spmm_impl(*self.transpose_arrays(), x)
+        return spmm_impl(self.crow, self.col, self.val, x)
+
+    def transpose_arrays(self) -> tuple[Tensor, Tensor, Tensor]:
+        r"""CSR arrays (row pointers, columns, values) of :math:`A^\top` (conjugated), built now."""
+        return _transposed(*self._buffers_in_order(), self.block)
+
+    def _buffers_in_order(self):
+        return self.crow, self.col, self.val, self.t_crow, self.t_first, self.t_node
 
     @property
     def nnz(self) -> int:
-        return int(self.a_val.numel())
+        return int(self.val.numel())
 
 
-def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape):
+def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape, block: int):
+    """CSR arrays of ``A``, and for the transpose: its row pointers, and for each run of ``block``
+    entries in column-major order the position of its first entry in ``A`` and its run of rows."""
     order = torch.argsort(row * shape[1] + col, stable=True)
     # 32-bit indices halve the memory the product reads, where they suffice
     index_dtype = torch.int32 if max(shape[0], shape[1], row.numel()) < 2**31 - 1 else torch.long
-    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.cumsum(torch.bincount(row, minlength=shape[0]), 0)
-    return crow.to(index_dtype), col[order].to(index_dtype).contiguous(), value[order].contiguous()
+    row, col = row[order], col[order]
+
+    def pointers(index, size):
+        ptr = torch.zeros(size + 1, dtype=torch.long, device=index.device)
+        ptr[1:] = torch.cumsum(torch.bincount(index, minlength=size), 0)
+        return ptr
+
+    crow = pointers(row, shape[0])
+    first = torch.nonzero(row % block == 0).view(-1)   # the entries of each run's first row
+    if block > 1:
+        # each entry against the entry at its place in its run's first row
+        offset = torch.arange(row.numel(), device=row.device) - crow[row]
+        twin = (crow[row - row % block] + offset).clamp_max(max(row.numel() - 1, 0))
+        if first.numel() * block != row.numel() or not torch.equal(col[twin], col):
+            raise ValueError(f"SparseOperator(block={block}): each run of {block} rows must hold the same columns")
+    # stable: the transpose sums each column's entries in row order, so repeated entries add alike
+    by_col = torch.argsort(col[first], stable=True)
+    first = first[by_col]
+    t_crow = pointers(col[first], shape[1]) * block
+    idx = lambda t: t.to(index_dtype).contiguous()  # noqa: E731
+    return (idx(crow), idx(col), value[order].contiguous(), idx(t_crow), idx(first),
+            idx(row[first] // block))
+
+
+def _run_arrays(node: Tensor, col: Tensor, coefficients: Tensor, shape):
+    """The arrays of :func:`_csr_arrays` for :meth:`SparseOperator.from_runs`, from ``E``-long work arrays."""
+    e, k = coefficients.shape
+    index_dtype = torch.int32 if max(shape[0] * k, shape[1], e * k) < 2**31 - 1 else torch.long
+    order = torch.argsort(node * shape[1] + col, stable=True)
+    node, col = node[order], col[order]
+    start = torch.zeros(shape[0] + 1, dtype=torch.long, device=node.device)
+    start[1:] = torch.cumsum(torch.bincount(node, minlength=shape[0]), 0)
+    count = start[1:] - start[:-1]
+    steps = torch.arange(k, device=node.device)
+    crow = torch.cat([(k * start[:-1, None] + steps * count[:, None]).reshape(-1), start[-1:] * k])
+    # entry e of node n sits at k start[n] + (e - start[n]) in row (n, 0), and count[n] further a row
+    first = torch.arange(e, device=node.device) + (k - 1) * start[node]
+    stride = count[node]
+    ccol = torch.empty(e * k, dtype=index_dtype, device=node.device)
+    val = torch.empty(e * k, dtype=coefficients.dtype, device=node.device)
+    for step in range(k):
+        place = first + step * stride
+        ccol[place] = col.to(index_dtype)
+        val[place] = coefficients[order, step]
+    by_col = torch.argsort(col, stable=True)
+    t_crow = torch.zeros(shape[1] + 1, dtype=torch.long, device=node.device)
+    t_crow[1:] = torch.cumsum(torch.bincount(col, minlength=shape[1]), 0) * k
+    idx = lambda t: t.to(index_dtype).contiguous()  # noqa: E731
+    return idx(crow), ccol, val, idx(t_crow), idx(first[by_col]), idx(node[by_col])
+
+
+def _transposed(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_first: Tensor, t_node: Tensor, block: int):
+    """CSR arrays of :math:`A^\\top` (conjugated) from those of ``A`` and the runs' column-major order."""
+    # index_select: several times faster than advanced indexing with 32-bit indices
+    if block == 1:
+        return t_crow, t_node, val.index_select(0, t_first).conj()
+    k = torch.arange(block, dtype=t_node.dtype, device=t_node.device)
+    head = t_node * block
+    length = crow.index_select(0, head + 1) - crow.index_select(0, head)    # entries in each row of the run
+    t_val = val.index_select(0, (t_first[:, None] + k * length[:, None]).view(-1)).conj()
+    return t_crow, (head[:, None] + k).view(-1), t_val  # the entries' positions freed first
 
 
 def spmm_impl(crow: Tensor, col: Tensor, val: Tensor, x: Tensor) -> Tensor:
@@ -166,10 +256,16 @@ def spmm_impl(crow: Tensor, col: Tensor, val: Tensor, x: Tensor) -> Tensor:
     if val.numel() == 0 or flat.numel() == 0:
         # no stored entries (a graph without edges) or nothing to multiply: skip the sparse kernel
         return x.new_zeros((rows,) + trailing)
-    a = torch.sparse_csr_tensor(crow, col, val, (rows, x.shape[0]), check_invariants=False)
     # autocast would cast a float32 product to half, for which the CPU has no CSR kernel
     with torch.autocast(x.device.type, enabled=False):
-        return (a @ flat).reshape((rows,) + trailing)
+        if not val.is_complex() and not flat.is_complex():
+            # a bag a row: each row's entries summed in order, written once, no zero-filled output
+            # (several times faster than the sparse CSR product on CPU, which fills and copies it)
+            y = torch.nn.functional.embedding_bag(col, flat.contiguous(), crow, mode="sum", per_sample_weights=val,
+                                                  include_last_offset=True)
+        else:
+            y = torch.sparse_csr_tensor(crow, col, val, (rows, x.shape[0]), check_invariants=False) @ flat
+    return y.reshape((rows,) + trailing)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -179,23 +275,26 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @torch.library.custom_op("meshgdl::spmm", mutates_args=())
-def spmm(crow: Tensor, col: Tensor, val: Tensor, crow_t: Tensor, col_t: Tensor, val_t: Tensor, x: Tensor) -> Tensor:
-    """``A @ x`` for ``A`` in CSR arrays; the transpose's arrays come along for the backward."""
+def spmm(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_first: Tensor, t_node: Tensor, x: Tensor,
+         block: int, transpose: bool) -> Tensor:
+    r"""``A @ x`` (or :math:`A^\top x`) for ``A`` in the arrays of :class:`SparseOperator`."""
+    if transpose:
+        return spmm_impl(*_transposed(crow, col, val, t_crow, t_first, t_node, block), x)
     return spmm_impl(crow, col, val, x)
 
 
 @spmm.register_fake
-def _(crow, col, val, crow_t, col_t, val_t, x):
-    return x.new_empty((crow.shape[0] - 1,) + x.shape[1:])
+def _(crow, col, val, t_crow, t_first, t_node, x, block, transpose):
+    return x.new_empty(((t_crow if transpose else crow).shape[0] - 1,) + x.shape[1:])
 
 
 def _spmm_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs[:6])
+    ctx.block, ctx.transpose = inputs[7:]
 
 
 def _spmm_backward(ctx, grad):
-    crow, col, val, crow_t, col_t, val_t = ctx.saved_tensors
-    return None, None, None, None, None, None, spmm(crow_t, col_t, val_t, crow, col, val, grad)
+    return (None,) * 6 + (spmm(*ctx.saved_tensors, grad, ctx.block, not ctx.transpose), None, None)
 
 
 spmm.register_autograd(_spmm_backward, setup_context=_spmm_setup)
@@ -216,12 +315,16 @@ def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, norm
     if normalize:
         deg = torch.bincount(i, minlength=num_nodes).clamp_min(1).to(coefficients.real.dtype)
         coefficients = coefficients / deg[i, None]
-    rows = (i[:, None] * k + torch.arange(k, device=i.device)).reshape(-1)
-    cols = j[:, None].expand(-1, k).reshape(-1)
-    return SparseOperator(rows, cols, coefficients.reshape(-1), (num_nodes * k, num_nodes))
+    return SparseOperator.from_runs(i, j, coefficients, (num_nodes, num_nodes))
 
 
-_GEOMETRY_CACHE: dict[int, tuple] = {}
+_GEOMETRY_CACHE: dict[tuple, tuple] = {}
+
+
+def _identity(t: Tensor) -> tuple:
+    """The memory a tensor shows: an alias of it (a compiled backward passes saved inputs as new
+    tensor objects over the same memory) has the same identity, a copy has not."""
+    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype, str(t.device))
 
 
 def cached_operator(edge_index: Tensor, key: tuple, build, depends: tuple = ()) -> SparseOperator:
@@ -230,18 +333,20 @@ def cached_operator(edge_index: Tensor, key: tuple, build, depends: tuple = ()) 
     Entries live as long as the ``edge_index`` tensor and are rebuilt if it or one of the tensors
     in ``depends`` (``edge_logmap``, ``edge_transport``, ``edge_weight``; ``None`` is skipped) is
     replaced or changed in place, so a static graph pays for its geometry once and a network's
-    layers share it.
+    layers share it. Tensors are told apart by the memory they show, so aliases of the same
+    tensor (as a compiled backward sees them) share its entries.
     """
     import weakref
 
-    entry = _GEOMETRY_CACHE.get(id(edge_index))
-    if entry is None or entry[0]() is not edge_index:
-        ref = weakref.ref(edge_index, lambda _, k=id(edge_index): _GEOMETRY_CACHE.pop(k, None))
+    ident = _identity(edge_index)
+    entry = _GEOMETRY_CACHE.get(ident)
+    if entry is None or entry[0]() is None:
+        ref = weakref.ref(edge_index, lambda _, k=ident: _GEOMETRY_CACHE.pop(k, None))
         entry = (ref, {})
-        _GEOMETRY_CACHE[id(edge_index)] = entry
+        _GEOMETRY_CACHE[ident] = entry
     # each key keeps its own stamp: layers that read different tensors (with and without
-    # edge_weight) share a graph without evicting each other's operators
-    stamp = tuple((id(t), t._version) for t in (edge_index, *depends) if t is not None)
+    # edge_weight) share a graph without evicting each other's operators; aliases share a version
+    stamp = tuple((_identity(t), t._version) for t in (edge_index, *depends) if t is not None)
     hit = entry[1].get(key)
     if hit is None or hit[0] != stamp:
         hit = entry[1][key] = (stamp, build())

@@ -67,6 +67,61 @@ def test_sparse_operator_is_the_dense_matrix_forward_and_backward():
         op(torch.randn(21, 4, dtype=torch.float64))
 
 
+def block_case(dtype, block=3, seed=0):
+    """Runs of ``block`` rows with the same columns (repeated ones among them), as edge operators have."""
+    g = torch.Generator().manual_seed(seed)
+    node, col = torch.randint(0, 10, (40,), generator=g), torch.randint(0, 20, (40,), generator=g)
+    col[:5] = col[5:10] = 7  # repeated entries add
+    node[:5] = node[5:10]
+    value = torch.randn(40, block, generator=g, dtype=dtype)
+    row = (node[:, None] * block + torch.arange(block)).reshape(-1)
+    cols = col[:, None].expand(-1, block).reshape(-1)
+    dense = torch.zeros(10 * block, 20, dtype=dtype).index_put_((row, cols), value.reshape(-1), accumulate=True)
+    return ops.SparseOperator(row, cols, value.reshape(-1), (10 * block, 20), block=block), dense
+
+
+@pytest.mark.parametrize("block", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_sparse_operator_keeps_no_transpose_and_its_backward_is_the_adjoint(block, dtype):
+    op, dense = block_case(dtype, block)
+    # the transpose is kept as two int32 a run of rows, never as values
+    assert op.t_first.numel() == op.t_node.numel() == op.nnz // block and not op.t_first.is_floating_point()
+    assert sum(b.is_floating_point() or b.is_complex() for b in op.buffers()) == 1
+    x = torch.randn(20, 2, 3, dtype=dtype, requires_grad=True)
+    assert torch.allclose(op(x), (dense @ x.reshape(20, 6)).reshape(-1, 2, 3), atol=1e-12)
+    g = torch.randn(10 * block, 2, 3, dtype=dtype)
+    assert torch.allclose(op.product(g, transpose=True), (dense.T.conj() @ g.reshape(-1, 6)).reshape(20, 2, 3), atol=1e-12)
+    assert torch.autograd.gradcheck(op, (x,)) and torch.autograd.gradgradcheck(op, (x,))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_edge_operator_built_from_the_edges_equals_the_operator_of_its_entries(normalize):
+    """edge_operator builds its arrays from the E edges only; they equal those the general constructor
+    sorts out of all E K entries (repeated edges and isolated nodes included)."""
+    g = torch.Generator().manual_seed(1)
+    edge_index = torch.randint(0, 12, (2, 50), generator=g)
+    edge_index[:, :4] = edge_index[:, 4:8]
+    edge_index[1] = edge_index[1].clamp_max(10)  # node 11 receives nothing
+    coefficients = torch.randn(50, 4, generator=g, dtype=torch.float64)
+    op = ops.edge_operator(edge_index, coefficients, 12, normalize)
+    deg = torch.bincount(edge_index[1], minlength=12).clamp_min(1) if normalize else torch.ones(12)
+    rows = (edge_index[1][:, None] * 4 + torch.arange(4)).reshape(-1)
+    cols = edge_index[0][:, None].expand(-1, 4).reshape(-1)
+    general = ops.SparseOperator(rows, cols, (coefficients / deg[edge_index[1], None]).reshape(-1), (48, 12), block=4)
+    assert op.shape == general.shape and op.block == general.block
+    for a, b in zip(op.buffers(), general.buffers()):
+        assert a.dtype == b.dtype and torch.allclose(a, b, atol=1e-14)
+
+
+def test_sparse_operator_refuses_runs_that_differ():
+    with pytest.raises(ValueError, match="same columns"):
+        ops.SparseOperator(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), torch.ones(3), (2, 2), block=2)
+    with pytest.raises(ValueError, match="same columns"):
+        ops.SparseOperator(torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 1, 1]), torch.ones(4), (4, 2), block=2)
+    with pytest.raises(ValueError, match="divide the 3 rows"):
+        ops.SparseOperator(torch.tensor([0]), torch.tensor([0]), torch.ones(1), (3, 2), block=2)
+
+
 def test_sparse_operator_compiles_without_graph_breaks():
     op, dense = sparse_case(1)
     x = torch.randn(20, 3, dtype=torch.float64, requires_grad=True)

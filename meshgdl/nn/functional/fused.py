@@ -8,16 +8,18 @@ linear map of the neighbours' features. For input frequency ``m`` GemConv needs,
     A_{m,s,r}(i) = \sum_{j \to i} w_{ij}\, \phi_r(\ell_{ij})\, e^{i(s \theta_{ij} + m a_{ji})}\, z_j,
 
 with :math:`z_j = u_j + i v_j` the frequency-``m`` pairs of :math:`f_j`. That is one sparse
-matrix per ``m`` (rows ``(i, r, s)``), built once per graph by :func:`meshgdl.ops.edge_operator`,
-cached, and shared by every layer with the same frequencies. No per-edge feature tensor is formed:
-memory is :math:`O(E \cdot S)` numbers for the geometry plus :math:`O(N C)` for the features.
+matrix per ``m`` (rows ``(i, s, r, Re/Im)``), built once per graph by
+:func:`meshgdl.ops.edge_operator`, cached, and shared by every layer with the same frequencies.
+Its real products with ``u`` and ``v`` are combined into the complex product inside the operator
+(and spread back by two products of the transpose in the backward), so the aggregate is never
+permuted or concatenated. No per-edge feature tensor is formed: memory is :math:`O(E \cdot S)`
+numbers for the geometry (no stored transpose) plus :math:`O(N C)` for the features.
 The result equals the message-passing path (``GaugeMessagePassing.gauge_propagate``) exactly.
 Each product is the custom operator ``meshgdl::fused_aggregate``, which finds its operator in the
 cache itself, so the fused layers compile with ``torch.compile(fullgraph=True)``.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -37,7 +39,8 @@ def _check_edge_weight(layer, graph):
 def _coefficients(edge_logmap: Tensor, edge_transport: Tensor, edge_weight: Tensor | None, m: int, ss: list[int],
                   num_radial: int, cutoff: float, dtype) -> Tensor:
     """Per-edge coefficients ``[E, K]``: radial profiles times the edge weight, times the phases
-    ``e^{i(s theta + m a)}`` as (Re, Im) when ``ss`` is not empty; ``K = R S 2`` (or ``R``)."""
+    ``e^{i(s theta + m a)}`` as (Re, Im) when ``ss`` is not empty; ``K = S R 2`` in that order
+    (or ``R``), so that each phase is one run of rows."""
     # angles and lengths in the geometry's precision, then in the compute dtype (as message passing)
     e, radial = edge_logmap.shape[0], max(num_radial, 1)
     length = edge_logmap.norm(dim=-1).to(dtype)
@@ -49,15 +52,21 @@ def _coefficients(edge_logmap: Tensor, edge_transport: Tensor, edge_weight: Tens
     theta = torch.atan2(edge_logmap[:, 1], edge_logmap[:, 0]).to(dtype)
     angle = theta[:, None] * torch.tensor(ss, dtype=dtype, device=theta.device) + m * edge_transport.to(dtype)[:, None]
     phase = torch.stack([torch.cos(angle), torch.sin(angle)], -1)                           # [E, S, 2]
-    return (scale[:, :, None, None] * phase[:, None]).reshape(e, radial * len(ss) * 2)     # [E, (R, S, 2)]
+    return (scale[:, None, :, None] * phase[:, :, None]).reshape(e, len(ss) * radial * 2)     # [E, (S, R, 2)]
 
 
 @torch.library.custom_op("meshgdl::fused_aggregate", mutates_args=())
 def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_transport: Tensor,
                     edge_weight: Optional[Tensor], num_nodes: int, m: int, ss: list[int], num_radial: int,
                     cutoff: float, normalize: bool, transpose: bool) -> Tensor:
-    r""":math:`y = A x` (or :math:`A^\top x`) for the operator :math:`A` of :func:`_coefficients`,
-    ``[N, F]`` -> ``[N K, F]``, looked up in (or added to) the per-graph cache.
+    r""":math:`y = A x` for the operator :math:`A` of :func:`_coefficients`, looked up in (or added
+    to) the per-graph cache: ``[N, F]`` -> ``[N K, F]``; with ``transpose``, :math:`A^\top`.
+
+    For ``m > 0`` (``ss`` not empty) ``x`` holds complex numbers as ``(u, v)`` pairs in its last
+    dimension, ``F = 2 F'``, and the product is complex: :math:`A` has rows
+    :math:`(\mathrm{Re}\,P, \mathrm{Im}\,P)` for each ``(r, s)``, and the real products of both
+    with ``(u, v)`` combine in place into :math:`(\mathrm{Re}\,Pz, \mathrm{Im}\,Pz)`: ``[N, F]`` ->
+    ``[N K, F']``. Its transpose is the adjoint: ``[N K, F']`` -> ``[N, F]``.
 
     A custom operator, so that ``torch.compile`` keeps the fused layers in one graph: the cache
     lookup and the operator building (argsort, bincount) run inside it, never traced. Gradients
@@ -71,14 +80,48 @@ def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_tra
         return ops.edge_operator(edge_index.to(x.device), coef.to(x.device), num_nodes, normalize)
 
     op = ops.cached_operator(edge_index, key, build, depends=(edge_logmap, edge_transport, edge_weight))
-    return op.product(x.to(dtype), transpose).to(x.dtype)
+    if not (m > 0 and ss):
+        return op.product(x.to(dtype), transpose).to(x.dtype)
+    # pairs as two blocks (u | v) inside, so that combining them reads contiguous runs
+    width = x.shape[1]
+    if transpose:
+        return _combine_transposed(op, x.to(dtype)).view(num_nodes, 2 * width).to(x.dtype)
+    blocks = x.to(dtype).view(num_nodes, width // 2, 2).transpose(1, 2).reshape(num_nodes, width)
+    return _combine(op.product(blocks)).to(x.dtype)
+
+
+def _combine(y: Tensor) -> Tensor:
+    r"""``[N K, 2 F']`` with rows ``(.., Re P / Im P)`` and columns ``(u / v, F')`` -> ``[N K, F']``
+    with rows ``(.., Re / Im)``: :math:`\mathrm{Re} = \mathrm{Re}P\,u - \mathrm{Im}P\,v`,
+    :math:`\mathrm{Im} = \mathrm{Re}P\,v + \mathrm{Im}P\,u`, written straight into the output."""
+    y = y.view(y.shape[0] // 2, 2, 2, y.shape[1] // 2)                   # [N K / 2, P, Z, F']
+    out = y.new_empty(y.shape[0], 2, y.shape[3])
+    torch.sub(y[:, 0, 0], y[:, 1, 1], out=out[:, 0])
+    torch.add(y[:, 0, 1], y[:, 1, 0], out=out[:, 1])
+    return out.view(-1, out.shape[2])
+
+
+def _combine_transposed(op, g: Tensor) -> Tensor:
+    r"""The adjoint of :func:`_combine` after the product: ``[N K, F']`` -> ``[N, F', 2]``,
+    :math:`u = \mathrm{Re}P^\top g_\mathrm{Re} + \mathrm{Im}P^\top g_\mathrm{Im}` and
+    :math:`v = \mathrm{Re}P^\top g_\mathrm{Im} - \mathrm{Im}P^\top g_\mathrm{Re}`.
+
+    Both are products of :math:`A^\top` with ``g`` itself: ``v`` reads each row's partner (rows
+    ``Re P`` and ``Im P`` of a phase differ in their last bit) with the sign of ``Im P`` flipped, so
+    no expanded copy of ``g`` is formed."""
+    crow, col, val = op.transpose_arrays()
+    sign = torch.tensor([1.0, -1.0], dtype=val.dtype, device=val.device).repeat(op.block // 2)   # Re P, Im P rows
+    u = ops.spmm_impl(crow, col, val, g)
+    v = ops.spmm_impl(crow, col ^ 1, (val.view(-1, op.block) * sign).view(-1), g)
+    return torch.stack([u, v], -1)
 
 
 @fused_aggregate.register_fake
 def _(x, edge_index, edge_logmap, edge_transport, edge_weight, num_nodes, m, ss, num_radial, cutoff, normalize,
       transpose):
     k = max(num_radial, 1) * (2 * len(ss) if ss else 1)
-    return x.new_empty((num_nodes if transpose else num_nodes * k,) + x.shape[1:])
+    width = (2 if transpose else 0.5) if m > 0 and ss else 1
+    return x.new_empty((num_nodes if transpose else num_nodes * k, int(x.shape[1] * width)))
 
 
 def _fused_setup(ctx, inputs, output):
@@ -112,39 +155,40 @@ def _channels_last(x: Tensor) -> tuple[Tensor, tuple]:
     return x.permute(1, 0, 2).reshape(n, b * c), (b,)
 
 
-def gem_aggregate(layer, x: Tensor, graph) -> Tensor:
-    r"""What GemConv's message passing aggregates, ``[*, N, D]``, from ``x`` of ``[*, N, C_in]``.
+def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
+    r"""What GemConv's message passing aggregates, one ``[*, N, D_m]`` a input frequency ``m``, from
+    ``x`` of ``[*, N, C_in]``; :math:`\sum_m D_m = D`.
 
-    The channels come in the order ``(r, s, re/im, c)`` within each input frequency, where the
+    The channels come in the order ``(s, r, re/im, c)`` within each input frequency, where the
     message-passing path has ``(c, r, s, re/im)``: :func:`fused_columns` says how the weights'
-    columns follow, so no large tensor is ever permuted. The complex products run as real ones
-    (PyTorch's complex sparse product is many times slower than its real one): the operator holds
-    :math:`\mathrm{Re}\,P` and :math:`\mathrm{Im}\,P` as two rows a phase, the input :math:`(u, v)`
-    as two blocks of channels, and one small contraction forms
-    :math:`Pz = (\mathrm{Re}P\,u - \mathrm{Im}P\,v) + i(\mathrm{Re}P\,v + \mathrm{Im}P\,u)`.
+    columns follow, so no large tensor is ever permuted, and the parts are kept apart rather than
+    concatenated. Each phase ``s`` is read by one output frequency only, :math:`n = |s + m|`, and
+    the phases come grouped by it (:func:`fused_phases`), so the layer multiplies each group's run
+    of channels by its own block of the weight (:func:`phase_targets`): about a third of the dense
+    work of the whole weight at ``K = 2``. The
+    complex products run as real ones inside ``meshgdl::fused_aggregate`` (PyTorch's complex
+    sparse product is many times slower than its real one).
     """
     n = graph_num_nodes(graph)
-    batch = x.shape[:-2]
     k_out = layer.out_type.max_frequency
     radial = max(layer.num_radial, 1)
     parts = []
     for m, sl in layer._in:
-        ss = phases(m, k_out)
+        ss = fused_phases(m, k_out)
         mult = layer.in_type.multiplicities[m]
-        feat = x[..., sl]
-        feat = feat.unflatten(-1, (mult, 2)).movedim(-1, -3) if m else feat.unsqueeze(-3)   # [*, Z, N, mult]
-        flat = feat.movedim(-2, 0).reshape(n, math.prod(feat.shape[:-2]) * mult)            # [N, (*, Z, mult)]
-        y = _aggregate(layer, graph, flat, m, ss)
-        y = y.view(n, radial, len(ss), 2, *batch, feat.shape[-3], mult)                     # [N, R, S, P, *, Z, mult]
-        mix = _COMBINE[: feat.shape[-3]].to(x)                                              # [Z, P, 2]
-        out = torch.einsum("nrsp...zc,zpk->...nrskc", y, mix)
-        parts.append(out.reshape(*batch, n, radial * len(ss) * 2 * mult))
-    return torch.cat(parts, -1)
+        flat, b = _channels_last(x[..., sl])                                                # [N, (B,) mult (, 2)]
+        y = _aggregate(layer, graph, flat, m, ss)                                           # [N S R 2, (B,) mult]
+        width = len(ss) * radial * 2 * mult
+        parts.append(y.view(n, width) if not b else
+                     y.view(n, len(ss) * radial * 2, b[0], mult).permute(2, 0, 1, 3).reshape(b[0], n, width))
+    return parts
 
 
-# how (Re P, Im P) times (u, v) combine into (Re, Im) of P z; a real input (Z = 1) keeps row 0
-_COMBINE = torch.tensor([[[1.0, 0.0], [0.0, 1.0]],      # u: Re P u -> Re, Im P u -> Im
-                         [[0.0, 1.0], [-1.0, 0.0]]])    # v: Re P v -> Im, -Im P v -> Re
+def fused_phases(m: int, k_out: int) -> list[int]:
+    r"""The phases of :func:`~.gem_basis.phases` in the fused path's order: by the output frequency
+    :math:`n = |s + m|` that reads them (:func:`~.gem_basis.phase_coefficients`: basis kernels
+    from ``m`` to ``n`` read :math:`s = n - m` and :math:`s = -(n + m)` only)."""
+    return sorted(phases(m, k_out), key=lambda s: (abs(s + m), s))
 
 
 def fused_columns(layer) -> Tensor:
@@ -152,11 +196,29 @@ def fused_columns(layer) -> Tensor:
     k_out, radial = layer.out_type.max_frequency, max(layer.num_radial, 1)
     columns, offset = [], 0
     for m, _ in layer._in:
-        mult, s = layer.in_type.multiplicities[m], len(phases(m, k_out))
-        plain = torch.arange(mult * radial * s * 2).view(mult, radial, s, 2) + offset
-        columns.append(plain.permute(1, 2, 3, 0).reshape(-1))
+        plain_order, mult = phases(m, k_out), layer.in_type.multiplicities[m]
+        plain = torch.arange(mult * radial * len(plain_order) * 2).view(mult, radial, len(plain_order), 2) + offset
+        order = [plain_order.index(s) for s in fused_phases(m, k_out)]
+        columns.append(plain[:, :, order].permute(2, 1, 3, 0).reshape(-1))
         offset += plain.numel()
     return torch.cat(columns)
+
+
+def phase_targets(layer) -> list[list[tuple[int, int]]]:
+    """For each part of :func:`gem_aggregate`, ``(n, width)`` for each run of channels that output
+    frequency ``n`` reads (the phases of :func:`fused_phases` with the same ``n``)."""
+    k_out, radial = layer.out_type.max_frequency, max(layer.num_radial, 1)
+    targets = []
+    for m, _ in layer._in:
+        runs = []
+        for s in fused_phases(m, k_out):
+            width = radial * 2 * layer.in_type.multiplicities[m]
+            if runs and runs[-1][0] == abs(s + m):
+                runs[-1] = (runs[-1][0], runs[-1][1] + width)
+            else:
+                runs.append((abs(s + m), width))
+        targets.append(runs)
+    return targets
 
 
 def iso_aggregate(layer, x: Tensor, graph) -> Tensor:

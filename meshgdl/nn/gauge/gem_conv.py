@@ -9,7 +9,7 @@ from torch.nn import Parameter
 
 from ...field_type import FieldType
 from ..functional.gem_basis import gaussian_radial, num_basis, phase_coefficients, phases, self_basis
-from ..functional.fused import fused_columns, gem_aggregate
+from ..functional.fused import fused_columns, gem_aggregate, phase_targets
 from .gauge_message_passing import GaugeMessagePassing
 
 
@@ -105,6 +105,7 @@ class GemConv(GaugeMessagePassing):
         self._scalar_out = self._out[0][1] if self._out[0][0] == 0 else None
         # a buffer, so that the column order follows the layer to its device
         self.register_buffer("_fused_columns", fused_columns(self), persistent=False)
+        self._phase_targets = phase_targets(self)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -162,14 +163,32 @@ class GemConv(GaugeMessagePassing):
             parts.append(torch.stack([re, im], -1).flatten(1))
         return torch.cat(parts, -1)
 
-    def update(self, aggr_out: Tensor, x: Tensor, columns: Tensor | None = None) -> Tensor:
+    def update(self, aggr_out: Tensor | list[Tensor], x: Tensor, columns: Tensor | None = None) -> Tensor:
         weight = self._neighbour_matrix()
-        out = aggr_out @ (weight if columns is None else weight[:, columns]).T
+        if columns is None:
+            out = aggr_out @ weight.T
+        else:
+            out = self._fused_update(aggr_out, weight[:, columns])
         if self._self_blocks:
             out = out + x @ self._self_matrix().T
         if self.bias is not None and self._scalar_out is not None:
             out = torch.cat([out[..., self._scalar_out] + self.bias, out[..., self._scalar_out.stop:]], -1)
         return out
+
+    def _fused_update(self, parts: list[Tensor], weight: Tensor) -> Tensor:
+        """The fused path's parts (one an input frequency) times the weight's columns in their order,
+        each run of channels times the rows of the one output frequency that reads it: no
+        concatenation of the parts, and none of the weight's zero blocks multiplied."""
+        out_sl, terms, start = dict(self._out), {}, 0
+        for part, targets in zip(parts, self._phase_targets):
+            # split, not slices: its backward writes the part's gradient in one pass
+            for piece, (n, width) in zip(part.split([w for _, w in targets], -1), targets):
+                if n in out_sl:  # an output frequency of multiplicity 0 reads nothing
+                    w = weight[out_sl[n], start:start + width].T
+                    terms[n] = torch.matmul(piece, w) if n not in terms else _add_product(terms[n], piece, w)
+                start += width
+        lead = parts[0].shape[:-1]
+        return torch.cat([terms[n] if n in terms else weight.new_zeros(*lead, sl.stop - sl.start) for n, sl in self._out], -1)
 
     def _neighbour_matrix(self) -> Tensor:
         """The weights applied to the aggregated phases: ``[C_out, D]``."""
@@ -197,3 +216,10 @@ class GemConv(GaugeMessagePassing):
     def __repr__(self) -> str:
         radial = f", num_radial={self.num_radial}, cutoff={self.cutoff}" if self.num_radial else ""
         return f"GemConv({self.in_type}, {self.out_type}{radial})"
+
+
+def _add_product(acc: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``acc + a @ b``, in one matrix product where the operands are matrices."""
+    if a.dim() == 2:
+        return torch.addmm(acc, a, b)
+    return acc + a @ b
