@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import torch
 from torch import Tensor
+
+from ._transforms import linear_in_features
 
 BACKENDS = ("native", "torch_scatter", "csr")
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
@@ -159,7 +161,8 @@ class SparseOperator(torch.nn.Module):
         if compute_dtype(x.dtype) != self.val.dtype:
             raise ValueError(f"SparseOperator holds {self.val.dtype} values but the input is {x.dtype}; "
                              "build the operator in compute_dtype(x.dtype)")
-        return spmm(*self._buffers_in_order(), x.to(self.val.dtype), self.block, False).to(x.dtype)
+        return linear_in_features(partial(_spmm_on_features, block=self.block), False, x.to(self.val.dtype),
+                                  *self._buffers_in_order()).to(x.dtype)
 
     def product(self, x: Tensor, transpose: bool = False) -> Tensor:
         r""":math:`A x` (or :math:`A^\top x`, conjugated for complex ``A``) without autograd, in the
@@ -298,6 +301,11 @@ def _spmm_backward(ctx, grad):
 
 
 spmm.register_autograd(_spmm_backward, setup_context=_spmm_setup)
+
+
+def _spmm_on_features(x: Tensor, crow, col, val, t_crow, t_first, t_node, transpose: bool, *, block: int) -> Tensor:
+    """:func:`spmm` with the features first, for :func:`~meshgdl._transforms.linear_in_features`."""
+    return spmm(crow, col, val, t_crow, t_first, t_node, x, block, transpose)
 
 
 def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, normalize: bool = False) -> SparseOperator:

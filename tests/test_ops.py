@@ -67,6 +67,38 @@ def test_sparse_operator_is_the_dense_matrix_forward_and_backward():
         op(torch.randn(21, 4, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("block", [1, 3])
+def test_sparse_operator_under_torch_func_is_the_dense_matrix(block):
+    op, dense = sparse_case() if block == 1 else block_case(torch.float64, block)
+    x, dx = torch.randn(2, 20, 4, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.jvp(op, (x,), (dx,))[1], dense @ dx, rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.func.jacrev(op)(x), torch.einsum("ij,kl->ikjl", dense, torch.eye(4, dtype=x.dtype)),
+                               rtol=0, atol=1e-12)
+    xs = torch.randn(5, 20, 4, 3, dtype=torch.float64)  # two trailing dims per sample, batch anywhere
+    torch.testing.assert_close(torch.func.vmap(op)(xs), torch.einsum("ij,bjkl->bikl", dense, xs), rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.func.vmap(op, in_dims=2)(xs.movedim(0, 2)), torch.einsum("ij,bjkl->bikl", dense, xs),
+                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.func.vmap(op)(xs[..., 0, 0]), xs[..., 0, 0] @ dense.T, rtol=0, atol=1e-12)
+    # per-sample gradients of a nonlinear loss: grad under vmap
+    loss = lambda v: torch.sin(op(v)).sum()  # noqa: E731
+    want = torch.stack([dense.T @ torch.cos(dense @ v) for v in xs[..., 0]])
+    torch.testing.assert_close(torch.func.vmap(torch.func.grad(loss))(xs[..., 0]), want, rtol=0, atol=1e-12)
+    # the stored values are geometry: vmap over them is refused with the reason
+    with pytest.raises(ValueError, match="maps over the features only"):
+        torch.func.vmap(lambda v: torch.func.functional_call(op, {"val": v}, (x,)))(torch.stack([op.val, op.val]))
+
+
+def test_deterministic_sums_under_torch_func():
+    src, index = random_scatter(torch.float64)
+    src, tangent = src.detach(), torch.randn_like(src)
+    want = torch.func.jvp(lambda s: ops.scatter_sum(s, index, 51), (src,), (tangent,))[1]
+    ops.set_deterministic(True)
+    got = torch.func.jvp(lambda s: ops.scatter_sum(s, index, 51), (src,), (tangent,))[1]
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    batched = torch.func.vmap(lambda s: ops.scatter_sum(s, index, 51), in_dims=1)(src)
+    torch.testing.assert_close(batched, ops.scatter_sum(src, index, 51).movedim(1, 0), rtol=0, atol=1e-12)
+
+
 def block_case(dtype, block=3, seed=0):
     """Runs of ``block`` rows with the same columns (repeated ones among them), as edge operators have."""
     g = torch.Generator().manual_seed(seed)

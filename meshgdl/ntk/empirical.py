@@ -17,6 +17,10 @@ Inputs come in three forms, evaluated in pieces whose outputs do not depend on e
 - a tuple ``(x, graph)`` (or any tuple of forward arguments): one forward pass whose output rows
   are the kernel's inputs, e.g. the ``N`` nodes of a framed graph for a node-level model;
 - a list of such tuples: one forward pass each (graph-level models give one row per graph).
+
+The fused aggregation of :class:`~meshgdl.nn.GemConv` and :class:`~meshgdl.nn.IsoConv` carries its
+own ``vmap``, ``jvp`` and ``vjp`` rules (:mod:`meshgdl._transforms`), so fused layers give the same
+kernel as ``fused=False``.
 """
 from __future__ import annotations
 
@@ -98,10 +102,6 @@ def empirical_ntk(model: torch.nn.Module, x1, x2=None, *, method: str = "jacobia
         vmap_chunk_size (int, optional): output directions processed together by ``vmap``.
             (default: all at once)
 
-    Raises:
-        RuntimeError: if the model runs an operator that ``torch.func`` cannot transform, such as the
-            fused aggregation of :class:`~meshgdl.nn.GemConv` (build it with ``fused=False``).
-
     Shapes:
         - output: :math:`[n_1, n_2]` with ``trace``, else :math:`[n_1, n_2, O, O]`, where
           :math:`n` counts the output rows (samples, nodes or graphs) and :math:`O` the flattened
@@ -118,14 +118,6 @@ def empirical_ntk(model: torch.nn.Module, x1, x2=None, *, method: str = "jacobia
     block = _block_jacobian if method == "jacobian" else _block_ntvp
     pieces1 = _pieces(x1, chunk_size)
     pieces2 = pieces1 if x2 is None else _pieces(x2, chunk_size)
-    try:
-        rows = [torch.cat([block(model, params, p1, p2, trace, vmap_chunk_size) for p2 in pieces2], dim=1)
-                for p1 in pieces1]
-    except RuntimeError as err:
-        if "functorch transforms" not in str(err) and "vmap" not in str(err):
-            raise
-        raise RuntimeError(
-            f"{type(model).__name__} runs an operation that torch.func cannot transform ({err}); meshgdl's "
-            "fused aggregation is a custom operator without vmap and jvp rules, so build GemConv and IsoConv "
-            "with fused=False for the NTK, or use the slow empirical_ntk_reference") from err
+    rows = [torch.cat([block(model, params, p1, p2, trace, vmap_chunk_size) for p2 in pieces2], dim=1)
+            for p1 in pieces1]
     return torch.cat(rows, dim=0)

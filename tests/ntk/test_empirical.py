@@ -1,10 +1,13 @@
 """The two empirical NTKs agree with each other and with per-output autograd gradients."""
+import copy
+
 import pytest
 import torch
 
 from meshgdl import gauge_transform
 from meshgdl.geometry import grid_graph, healpix_graph
 from meshgdl.nn import FieldType, GemConv, IsoConv
+from meshgdl.nn.models import GemResNet
 from meshgdl.ntk import NTKGraphNet, NTKMLP, empirical_ntk, empirical_ntk_reference
 
 
@@ -24,9 +27,9 @@ class GemNet(torch.nn.Module):
 class IsoNet(torch.nn.Module):
     """Node-level or graph-level (mean over nodes) isotropic network."""
 
-    def __init__(self, readout="node"):
+    def __init__(self, readout="node", fused=False):
         super().__init__()
-        self.conv1, self.conv2 = IsoConv(2, 4, fused=False), IsoConv(4, 2, fused=False)
+        self.conv1, self.conv2 = IsoConv(2, 4, fused=fused), IsoConv(4, 2, fused=fused)
         self.readout = readout
 
     def forward(self, x, graph):
@@ -69,15 +72,31 @@ def test_gem_conv_on_grid_node_level():
                                atol=1e-10 * theta.abs().max().item())
 
 
-def test_fused_aggregation_is_refused_with_the_fix():
+def _unfused(model):
+    """A copy of ``model`` whose GemConv and IsoConv layers run message passing."""
+    plain = copy.deepcopy(model)
+    for layer in plain.modules():
+        if isinstance(layer, (GemConv, IsoConv)):
+            layer.fused = False
+    return plain
+
+
+@pytest.mark.parametrize("make", [lambda: GemNet(fused=True), lambda: IsoNet("node", fused=True),
+                                  lambda: GemResNet(2, 2, FieldType([2, 1]), num_blocks=1, num_radial=2, cutoff=1.5)],
+                         ids=["gem", "iso", "gem_resnet"])
+def test_fused_layers_give_the_message_passing_ntk(make):
+    torch.manual_seed(4)
     graph = grid_graph(3, 3, dtype=torch.float64)
-    model = GemNet(fused=True).double()
-    with pytest.raises(RuntimeError, match="fused=False"):
-        empirical_ntk(model, (torch.randn(9, 2, dtype=torch.float64), graph))
+    model = make().double().eval()  # GemResNet normalises by running statistics in eval mode
+    x = torch.randn(9, 2, dtype=torch.float64)
+    want = _agree(_unfused(model), (x, graph))
+    for method in ("jacobian", "ntvp"):
+        for trace in (True, False):
+            got = empirical_ntk(model, (x, graph), method=method, trace=trace, vmap_chunk_size=5)
+            torch.testing.assert_close(got, want.diagonal(dim1=2, dim2=3).sum(-1) if trace else want, rtol=0,
+                                       atol=1e-10 * want.abs().max().item())
 
 
-@pytest.mark.xfail(strict=True, reason="meshgdl::fused_aggregate has no forward-mode AD rule: torch.func.jvp "
-                   "drops its term silently (tangent norm 2.8 against 4.26 here), so the fused NTK stays refused")
 def test_forward_mode_through_the_fused_aggregation_matches_the_plain_path():
     torch.manual_seed(0)
     graph = grid_graph(3, 4, dtype=torch.float64)
@@ -88,6 +107,10 @@ def test_forward_mode_through_the_fused_aggregation_matches_the_plain_path():
     _, want = torch.func.jvp(lambda v: plain(v, graph), (x,), (dx,))
     _, got = torch.func.jvp(lambda v: fused(v, graph), (x,), (dx,))
     torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+    # the layer is affine in x, so a central difference is exact up to rounding
+    step = 1e-3
+    diff = (fused(x + step * dx, graph) - fused(x - step * dx, graph)) / (2 * step)
+    torch.testing.assert_close(got, diff, rtol=0, atol=1e-9)
 
 
 def test_iso_conv_on_healpix_graph_level():

@@ -20,12 +20,14 @@ cache itself, so the fused layers compile with ``torch.compile(fullgraph=True)``
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Optional
 
 import torch
 from torch import Tensor
 
 from ... import ops
+from ..._transforms import linear_in_features
 from .._input import graph_num_nodes
 from .gem_basis import gaussian_radial, phases
 
@@ -143,8 +145,9 @@ fused_aggregate.register_autograd(_fused_backward, setup_context=_fused_setup)
 
 def _aggregate(layer, graph, x: Tensor, m: int, ss: list[int]) -> Tensor:
     """The layer's operator for frequency ``m`` and phases ``ss`` applied to ``x`` ``[N, F]``."""
-    return fused_aggregate(x, graph.edge_index, graph.edge_logmap, graph.edge_transport, _check_edge_weight(layer, graph),
-                           graph_num_nodes(graph), m, ss, layer.num_radial, float(layer.cutoff or 0.0), layer.normalize, False)
+    options = (graph_num_nodes(graph), m, ss, layer.num_radial, float(layer.cutoff or 0.0), layer.normalize)
+    return linear_in_features(partial(_fused_on_features, options=options), False, x, graph.edge_index,
+                              graph.edge_logmap, graph.edge_transport, _check_edge_weight(layer, graph))
 
 
 def _channels_last(x: Tensor) -> tuple[Tensor, tuple]:
@@ -227,3 +230,10 @@ def iso_aggregate(layer, x: Tensor, graph) -> Tensor:
     flat, b = _channels_last(x)
     y = _aggregate(layer, graph, flat, 0, []).view(n, max(layer.num_radial, 1), *b, layer.in_channels)  # [N, R, (B,) C]
     return torch.einsum("nr...c,rco->...no", y, layer.weight)
+
+
+def _fused_on_features(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_transport: Tensor,
+                       edge_weight: Optional[Tensor], transpose: bool, *, options: tuple) -> Tensor:
+    """:func:`fused_aggregate` with the features first and the geometry after them, for
+    :func:`~meshgdl._transforms.linear_in_features` (``torch.func`` rules: vmap, jvp, vjp)."""
+    return fused_aggregate(x, edge_index, edge_logmap, edge_transport, edge_weight, *options, transpose)
