@@ -162,7 +162,10 @@ def _sort_pairs(lo: np.ndarray, hi: np.ndarray, num_v: int):
         return argsort(lo * num_v + hi, True)
     first = argsort(hi)
     order = first[argsort(lo[first])]
-    return order, lo[order] * num_v + hi[order]
+    keys = lo[order]
+    keys *= num_v
+    keys += hi[order]
+    return order, keys
 
 
 def argsort(keys: np.ndarray, return_sorted: bool = False):
@@ -179,5 +182,7 @@ def argsort(keys: np.ndarray, return_sorted: bool = False):
     packed = np.left_shift(keys, shift)
     packed |= np.arange(n)
     packed.sort()
+    if not return_sorted:  # the positions overwrite the keys: one array of n fewer to fault in
+        return np.bitwise_and(packed, (1 << shift) - 1, out=packed)
     order = packed & ((1 << shift) - 1)
-    return (order, np.right_shift(packed, shift, out=packed)) if return_sorted else order
+    return order, np.right_shift(packed, shift, out=packed)
