@@ -304,6 +304,9 @@ def _validate(graph: FramedGraph):
         _check_float(graph, "node_area", (n,))
 
 
-def wrap_angle(angle: Tensor) -> Tensor:
-    """Map angles to ``(-pi, pi]``."""
-    return math.pi - torch.remainder(math.pi - angle, 2 * math.pi)
+def wrap_angle(angle: Tensor, inplace: bool = False) -> Tensor:
+    """Map angles to ``(-pi, pi]``; with ``inplace``, overwrite and return ``angle`` (no temporaries)."""
+    if not inplace:
+        return math.pi - torch.remainder(math.pi - angle, 2 * math.pi)
+    # -a + pi rounds exactly as pi - a: the same values as above
+    return angle.neg_().add_(math.pi).remainder_(2 * math.pi).neg_().add_(math.pi)

@@ -156,3 +156,16 @@ def test_validate_names_a_missing_field(key):
 def test_validate_names_missing_nodes():
     with pytest.raises(ValueError, match="invalid FramedGraph: num_nodes is missing"):
         FramedGraph().validate()
+
+
+def test_wrap_angle_in_place_gives_the_same_values():
+    # angles far outside (-pi, pi], on the boundary and at multiples of 2 pi
+    angle = torch.cat([torch.linspace(-20, 20, 1001, dtype=torch.float64),
+                       torch.tensor([math.pi, -math.pi, 2 * math.pi, 0.0, 7 * math.pi], dtype=torch.float64)])
+    expected = wrap_angle(angle)
+    assert bool(((expected > -math.pi) & (expected <= math.pi)).all())
+    # wrapping keeps the angle modulo 2 pi
+    assert torch.allclose(torch.cos(expected), torch.cos(angle)) and torch.allclose(torch.sin(expected), torch.sin(angle))
+    copy = angle.clone()
+    out = wrap_angle(copy, inplace=True)
+    assert out is copy and torch.equal(out, expected)

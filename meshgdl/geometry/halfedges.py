@@ -44,7 +44,10 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     num_e = len(starts)
     count = np.diff(starts, append=len(keys))
     inverse = np.empty_like(by_edge)
-    inverse[by_edge] = np.cumsum(first) - 1
+    rank = np.cumsum(first)
+    rank -= 1
+    inverse[by_edge] = rank
+    del rank
 
     nonmanifold = count > 2
     if nonmanifold.any():
@@ -66,7 +69,8 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
         )
     # corner c is where halfedge c starts; the corner clockwise before it around its vertex is the
     # one after the twin's tail in the twin's face
-    after = (np.arange(len(keys)).reshape(-1, 3) + np.array([1, 1, -2])).reshape(-1)  # next in its face
+    after = np.arange(1, len(keys) + 1)  # the next corner in its face
+    after[2::3] -= 3
     before = np.full(len(keys), -1, dtype=np.int64)
     before[a], before[b] = after[b], after[a]
 
@@ -86,11 +90,13 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     down = ids + np.cumsum(into_hi)[u]  # position of w -> u
     edge_index = np.empty((2, 2 * num_e), dtype=np.int64)
     edge_index[0, up], edge_index[0, down] = u, w
-    edge_index[1] = np.repeat(np.arange(num_v), np.diff(ptr))
+    edge_index[1, up], edge_index[1, down] = w, u  # scattered: no temporary of 2E targets
     reverse = np.empty(2 * num_e, dtype=np.int64)
     reverse[up], reverse[down] = down, up
-    he_edge = np.where(he_src < he_dst, up[inverse], down[inverse])
     repeated = nonmanifold[inverse]
+    he_edge = up[inverse]  # the halfedge's directed edge: u -> w, or w -> u where it runs down
+    downward = np.flatnonzero(he_src > he_dst)
+    he_edge[downward] = down[inverse[downward]]
     before[repeated] = -1
     return MeshEdges(torch.from_numpy(edge_index), torch.from_numpy(reverse), he_edge, before, repeated, ptr)
 
@@ -156,7 +162,10 @@ def _sort_pairs(lo: np.ndarray, hi: np.ndarray, num_v: int):
         return argsort(lo * num_v + hi, True)
     first = argsort(hi)
     order = first[argsort(lo[first])]
-    return order, lo[order] * num_v + hi[order]
+    keys = lo[order]
+    keys *= num_v
+    keys += hi[order]
+    return order, keys
 
 
 def argsort(keys: np.ndarray, return_sorted: bool = False):
@@ -173,5 +182,7 @@ def argsort(keys: np.ndarray, return_sorted: bool = False):
     packed = np.left_shift(keys, shift)
     packed |= np.arange(n)
     packed.sort()
+    if not return_sorted:  # the positions overwrite the keys: one array of n fewer to fault in
+        return np.bitwise_and(packed, (1 << shift) - 1, out=packed)
     order = packed & ((1 << shift) - 1)
-    return (order, np.right_shift(packed, shift, out=packed)) if return_sorted else order
+    return order, np.right_shift(packed, shift, out=packed)

@@ -89,8 +89,10 @@ def corner_angles_from_sides(side_sq: Tensor, area2: Tensor) -> Tensor:
     :math:`u \cdot w = (|s_k|^2 + |s_{k+2}|^2 - |s_{k+1}|^2) / 2` and :math:`|u \times w|` = area2;
     atan2 of the two keeps slivers and angles near :math:`\pi` accurate.
     """
-    dot = 0.5 * (side_sq + side_sq.roll(1, dims=1) - side_sq.roll(-1, dims=1))
-    return torch.atan2(area2[:, None].expand_as(dot), dot)
+    # in place, in the order of 0.5 * (a + b - c): the same rounding, no fresh [F, 3] temporaries
+    dot = torch.add(side_sq, side_sq.roll(1, dims=1), out=torch.empty_like(side_sq))
+    dot.sub_(side_sq.roll(-1, dims=1)).mul_(0.5)
+    return torch.atan2(area2[:, None].expand_as(dot), dot, out=dot)
 
 
 def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor | None = None, *,
@@ -134,7 +136,9 @@ def intrinsic_angles(pos: Tensor, face: Tensor, edge_index: Tensor | None = None
     unscaled[first_side] = acc  # overrides the same side seen as a last side, which is equal
     # angle 0 is the edge to the lowest neighbour: the first edge of each target (sorted order)
     deg = np.diff(edges.ptr)
-    phi = np.repeat(scale, deg) * (unscaled - np.repeat(unscaled[np.minimum(edges.ptr[:-1], len(unscaled) - 1)], deg))
+    phi = unscaled  # in place: each fresh array of 2E angles costs its page faults again
+    phi -= np.repeat(unscaled[np.minimum(edges.ptr[:-1], len(unscaled) - 1)], deg)
+    phi *= np.repeat(scale, deg)
     if bad.any():
         log.warning(
             "mesh_graph: %d vertices have faces that do not form one fan (first: vertex %d); their "
@@ -191,6 +195,10 @@ def intrinsic_edges(pos: Tensor, face: Tensor, edge_index: Tensor, edge_reverse:
     if reference is not None:
         turn = torch.atan2((reference * frame[:, 1]).sum(-1), (reference * frame[:, 0]).sum(-1))
         phi = phi - turn[i]
-    logmap = torch.stack([torch.cos(phi), torch.sin(phi)], dim=-1).mul_(length[:, None])
-    transport = phi + math.pi - phi[edge_reverse]
-    return logmap, wrap_angle(transport)
+    logmap = torch.empty(len(phi), 2, dtype=phi.dtype)
+    torch.cos(phi, out=logmap[:, 0])
+    torch.sin(phi, out=logmap[:, 1])
+    logmap.mul_(length[:, None])
+    transport = phi.index_select(0, edge_reverse)
+    torch.sub(phi.add_(math.pi), transport, out=transport)
+    return logmap, wrap_angle(transport, inplace=True)

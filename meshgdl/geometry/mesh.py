@@ -241,7 +241,7 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
 
     # vertex normals with Max's weights cross / (|p|^2 |q|^2), p and q the sides at the corner
     # (k - 1 and k): exact for vertices on a sphere
-    weight = 1 / (side_sq * side_sq.roll(1, dims=1))
+    weight = side_sq.roll(1, dims=1).mul_(side_sq).reciprocal_()
     normal = torch.zeros_like(v)
     term = torch.empty_like(cross)
     for k in range(3):
@@ -276,9 +276,9 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
     # cotangent weights: the corner opposite halfedge k lies between sides k + 1 and k + 2, whose
     # dot product is (|s_k|^2 - |s_k+1|^2 - |s_k+2|^2) / 2 (the sides sum to zero) and whose cross
     # product has the norm area2; summed over the (one or two) faces of the edge
-    next_sq, last_sq = side_sq.roll(-1, dims=1), side_sq.roll(-2, dims=1)
-    cot = (next_sq + last_sq - side_sq) / (2 * area2[:, None])
-    half = np.bincount(edges.halfedge_edge, weights=0.5 * cot.reshape(-1).numpy(), minlength=edge_index.shape[1])
+    half_cot = side_sq.roll(-1, dims=1).add_(side_sq.roll(-2, dims=1)).sub_(side_sq)
+    half_cot.div_(2 * area2[:, None]).mul_(0.5)
+    half = np.bincount(edges.halfedge_edge, weights=half_cot.reshape(-1).numpy(), minlength=edge_index.shape[1])
     edge_weight = torch.from_numpy(half + half[edges.edge_reverse.numpy()])
     node_area = torch.from_numpy(np.bincount(f.reshape(-1).numpy(), weights=(area2 / 6).repeat_interleave(3).numpy(),
                                              minlength=num_v))

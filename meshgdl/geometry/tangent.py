@@ -22,18 +22,22 @@ def frames_from_reference(normal: Tensor, reference: Tensor, eps: float = 1e-12)
 
     ``e1 = normalize(r - (r . n) n)``, ``e2 = n x e1``. Raises if a reference is parallel to its normal.
     """
-    n = normal / normal.norm(dim=-1, keepdim=True)
-    t = reference - _dot(reference, n)[:, None] * n
-    norm = t.norm(dim=-1, keepdim=True)
+    # written into the frame's rows: no [N, 3] temporaries beside the output
+    dtype = torch.promote_types(normal.dtype, reference.dtype)
+    frame = torch.empty(normal.shape[0], 3, 3, dtype=dtype, device=normal.device)
+    e1, e2, n = frame.unbind(1)
+    torch.div(normal, normal.norm(dim=-1, keepdim=True), out=n)
+    torch.sub(reference, torch.mul(n, _dot(reference, n)[:, None], out=e1), out=e1)
+    norm = e1.norm(dim=-1, keepdim=True)
     bad = norm[:, 0] <= eps * reference.norm(dim=-1).clamp_min(eps)
     if bool(bad.any()):
         raise ValueError(
             f"{int(bad.sum())} reference directions are parallel to their normals (first node "
             f"{int(bad.nonzero()[0, 0])}); the tangent frame is undefined there"
         )
-    e1 = t / norm
-    e2 = torch.linalg.cross(n, e1)
-    return torch.stack([e1, e2, n], dim=1)
+    e1.div_(norm)
+    torch.linalg.cross(n, e1, out=e2)
+    return frame
 
 
 def first_tangent_neighbour(pos: Tensor, normal: Tensor, edge_index: Tensor, min_sine: float = 0.05,

@@ -121,6 +121,8 @@ def test_argsort_is_stable_and_returns_the_sorted_keys():
     keys = np.random.default_rng(0).integers(0, 50, 1000)
     order, ordered = argsort(keys, True)
     assert (order == np.argsort(keys, kind="stable")).all() and (ordered == np.sort(keys)).all()
+    kept = keys.copy()
+    assert (argsort(keys) == order).all() and (keys == kept).all()  # alone, and the input untouched
     big = np.array([2**62, 3, 2**62, 1])  # too large to pack positions beside: plain argsort
     assert argsort(big).tolist() == [3, 1, 0, 2]
 
