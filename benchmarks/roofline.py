@@ -109,8 +109,8 @@ def _gem_work(layer, n, e, params, size) -> Work:
     a node (:func:`~meshgdl.nn.functional.fused.fused_rows`: ``R S_m 2``, less ``R`` for ``m = 0``)
     with ``E K_m`` entries; for ``m > 0`` it is the real pair operator, ``[N K_m / 2, 2 N]`` on the
     stacked pairs ``[2 N, 2 mult_m]``. Then each run of aggregated channels that output frequency
-    ``n`` reads times its own weight block, ``[N, width] @ [width, C_n]``, and the self term
-    ``[N, C_in] @ [C_in, C_out]``."""
+    ``n`` reads times its own weight block, ``[N, width] @ [width, C_n]``, and the self term one
+    frequency at a time, ``[N, C_in,n] @ [C_in,n, C_out,n]``."""
     from meshgdl.nn.functional.fused import fused_phases, fused_rows, phase_targets
 
     k_out = layer.out_type.max_frequency
@@ -124,9 +124,9 @@ def _gem_work(layer, n, e, params, size) -> Work:
         sparse_fwd += csr_bytes(rows, cols, e * k, columns, size)
         sparse_bwd += csr_bytes(cols, rows, e * k, columns, size)
     c_in, c_out = layer.in_type.dim, layer.out_type.dim
-    out_dim = {f: sl.stop - sl.start for f, sl in layer.out_type.slices()}
+    in_dim, out_dim = ({f: sl.stop - sl.start for f, sl in t.slices()} for t in (layer.in_type, layer.out_type))
     shapes = [(n, width, out_dim[f]) for targets in phase_targets(layer) for f, width in targets if out_dim.get(f)]
-    shapes += [(n, c_in, c_out)] if layer.self_weight.numel() else []
+    shapes += [(n, in_dim[f], out_dim[f]) for f, _, _ in layer._self_blocks]
     per_edge = 2 + (1 if layer.num_radial else 0) + (1 if layer.use_edge_weight else 0)  # theta, a, (length, w)
     fwd, fwd_bwd = min_bytes(n, e, c_in, c_out, params, per_edge, size)
     return Work(mm_flops(shapes), sparse, shapes, fwd, fwd_bwd, sparse_fwd, sparse_bwd)

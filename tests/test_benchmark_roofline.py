@@ -64,10 +64,11 @@ def test_gem_conv_counts_one_operator_per_input_frequency_and_the_weight_blocks_
     assert work.sparse_flops == 2 * 4 * 3 * 1 + 2 * 4 * 6 * 2 == 120
     # each phase is read by output frequency |s + m| only, times that frequency's rows of the weight
     # (1 scalar, 2 for the pair): m = 0: s = 0 -> n = 0 (1 channel), s = 1 -> n = 1 (re, im);
-    # m = 1 (re, im each): s = -1 -> n = 0, s = -2 and 0 -> n = 1; then the self term [3, 3] @ [3, 3]
-    assert work.mm_shapes == [(3, 1, 1), (3, 2, 2), (3, 2, 1), (3, 4, 2), (3, 3, 3)]
-    assert work.dense_flops == 2 * 3 * (1 * 1 + 2 * 2 + 2 * 1 + 4 * 2) + 2 * 3 * 3 * 3 == 144
-    assert work.flops_fwd_bwd == 3 * 144 + 2 * 120
+    # m = 1 (re, im each): s = -1 -> n = 0, s = -2 and 0 -> n = 1; then the self term, block
+    # diagonal in frequency: [3, 1] @ [1, 1] and [3, 2] @ [2, 2]
+    assert work.mm_shapes == [(3, 1, 1), (3, 2, 2), (3, 2, 1), (3, 4, 2), (3, 1, 1), (3, 2, 2)]
+    assert work.dense_flops == 2 * 3 * (1 * 1 + 2 * 2 + 2 * 1 + 4 * 2) + 2 * 3 * (1 + 4) == 120
+    assert work.flops_fwd_bwd == 3 * 120 + 2 * 120
     p = params(layer)
     edges = 4 * (8 + 2 * 4)  # the edge list and two floats an edge (angle, transport)
     assert work.bytes_fwd == 4 * (3 * 3 + 3 * 3 + p) + edges

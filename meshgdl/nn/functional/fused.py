@@ -166,9 +166,9 @@ def _channels_last(x: Tensor) -> tuple[Tensor, tuple]:
     return x.permute(1, 0, 2).reshape(n, b * c), (b,)
 
 
-def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
+def gem_aggregate(layer, x: Tensor | list[Tensor], graph) -> list[Tensor]:
     r"""What GemConv's message passing aggregates, one ``[*, N, D_m]`` a input frequency ``m``, from
-    ``x`` of ``[*, N, C_in]``; :math:`\sum_m D_m = D`.
+    ``x`` of ``[*, N, C_in]`` (or its pieces by input frequency, ``x.split``); :math:`\sum_m D_m = D`.
 
     The channels come in the order ``(s, r, re/im, c)`` within each input frequency (without
     the imaginary parts of ``s = 0`` for ``m = 0``, zero on every graph), where the
@@ -183,11 +183,13 @@ def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
     """
     n = graph_num_nodes(graph)
     k_out = layer.out_type.max_frequency
+    if isinstance(x, Tensor):
+        x = [x[..., sl] for _, sl in layer._in]
     parts = []
-    for m, sl in layer._in:
+    for (m, _), piece in zip(layer._in, x):
         ss = fused_phases(m, k_out)
         mult = layer.in_type.multiplicities[m]
-        flat, b = _channels_last(x[..., sl])                                                # [N, (B,) mult (, 2)]
+        flat, b = _channels_last(piece)                                                     # [N, (B,) mult (, 2)]
         rows = fused_rows(m, ss, layer.num_radial)
         y = _aggregate(layer, graph, flat, m, ss)                                           # [N K, (B,) mult]
         width = rows * mult
