@@ -80,8 +80,8 @@ def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_tra
     def build():
         coef = _coefficients(edge_logmap, edge_transport, edge_weight, m, ss, num_radial, cutoff, dtype).to(x.device)
         if m > 0 and ss:
-            return ops.pair_operator(edge_index.to(x.device), coef.view(coef.shape[0], -1, 2), num_nodes, normalize)
-        if ss:  # real input: drop the rows of the phases that are real (sin 0 = 0), kept nowhere
+            return ops.pair_operator(edge_index.to(x.device), coef.view(coef.shape[0], coef.shape[1] // 2, 2), num_nodes, normalize)
+        if ss:  # real input: the imaginary rows of s = 0 are sin 0 = 0 on every edge
             coef = coef[:, _nonzero_rows(m, ss, num_radial).to(x.device)]
         return ops.edge_operator(edge_index.to(x.device), coef, num_nodes, normalize)
 
@@ -105,20 +105,20 @@ def _nonzero_rows(m: int, ss: list[int], num_radial: int) -> Tensor:
 def _stack_pairs(x: Tensor) -> Tensor:
     r"""``[N, 2 F']`` of ``(u, v)`` pairs -> the input of :func:`meshgdl.ops.pair_operator`,
     ``[2 N, 2 F']`` with rows :math:`(u \,|\, v)` and :math:`(-v \,|\, u)` a node."""
-    pairs = x.reshape(x.shape[0], -1, 2)
+    pairs = x.reshape(x.shape[0], x.shape[1] // 2, 2)
     out = x.new_empty(x.shape[0], 2, 2, pairs.shape[1])                 # [N, row, u / v half, F']
     out[:, 0, 0], out[:, 0, 1], out[:, 1, 1] = pairs[..., 0], pairs[..., 1], pairs[..., 0]
     torch.neg(pairs[..., 1], out=out[:, 1, 0])
-    return out.view(2 * x.shape[0], -1)
+    return out.view(2 * x.shape[0], x.shape[1])
 
 
 def _unstack_pairs(g: Tensor) -> Tensor:
     """The adjoint of :func:`_stack_pairs`: ``[2 N, 2 F']`` -> ``[N, 2 F']`` of pairs."""
-    g = g.view(g.shape[0] // 2, 2, 2, -1)
+    g = g.view(g.shape[0] // 2, 2, 2, g.shape[1] // 2)
     out = g.new_empty(g.shape[0], g.shape[3], 2)
     torch.add(g[:, 0, 0], g[:, 1, 1], out=out[..., 0])
     torch.sub(g[:, 0, 1], g[:, 1, 0], out=out[..., 1])
-    return out.view(g.shape[0], -1)
+    return out.view(g.shape[0], 2 * g.shape[3])
 
 
 def fused_rows(m: int, ss: list[int], num_radial: int) -> int:
