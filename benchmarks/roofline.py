@@ -7,7 +7,7 @@ Work is counted from each layer's algorithm, 2 flops a multiply-add, in two part
 * sparse: the products with the graph, :math:`2 \cdot \mathrm{nnz} \cdot \mathrm{columns}` for a
   sparse operator, and the per-edge arithmetic of message passing.
 
-Bias additions, softmaxes and the fused path's (re, im) combination are left out: they are
+Bias additions, softmaxes and the fused path's stacking of (u, v) pairs are left out: they are
 elementwise and under a few percent of either part. The backward pass of a dense product costs
 twice its forward (the gradients of the features and of the weights), of a sparse product once
 (the operator is geometry; only the features get a gradient), so
@@ -105,23 +105,28 @@ def layer_work(name: str, layer, graph, x) -> Work:
 
 
 def _gem_work(layer, n, e, params, size) -> Work:
-    """GemConv: per input frequency m one operator with ``K_m = R S_m 2`` entries an edge applied to
-    ``Z mult_m`` columns (``Z = 2`` for the (u, v) of m > 0), then ``[N, D] @ [D, C_out]`` with
-    ``D = sum_m K_m mult_m``, and the self term ``[N, C_in] @ [C_in, C_out]``."""
-    from meshgdl.nn.functional.gem_basis import phases
+    """GemConv as the fused path computes it: per input frequency ``m`` one operator of ``K_m`` rows
+    a node (:func:`~meshgdl.nn.functional.fused.fused_rows`: ``R S_m 2``, less ``R`` for ``m = 0``)
+    with ``E K_m`` entries; for ``m > 0`` it is the real pair operator, ``[N K_m / 2, 2 N]`` on the
+    stacked pairs ``[2 N, 2 mult_m]``. Then each run of aggregated channels that output frequency
+    ``n`` reads times its own weight block, ``[N, width] @ [width, C_n]``, and the self term one
+    frequency at a time, ``[N, C_in,n] @ [C_in,n, C_out,n]``."""
+    from meshgdl.nn.functional.fused import fused_phases, fused_rows, phase_targets
 
-    radial, k_out = max(layer.num_radial, 1), layer.out_type.max_frequency
-    sparse = width = sparse_fwd = sparse_bwd = 0
+    k_out = layer.out_type.max_frequency
+    sparse = sparse_fwd = sparse_bwd = 0
     for m, mult in enumerate(layer.in_type.multiplicities):
         if not mult:
             continue
-        k, columns = radial * len(phases(m, k_out)) * 2, (2 if m else 1) * mult
+        k = fused_rows(m, fused_phases(m, k_out), layer.num_radial)
+        rows, cols, columns = (n * k // 2, 2 * n, 2 * mult) if m else (n * k, n, mult)
         sparse += 2 * e * k * columns
-        width += k * mult
-        sparse_fwd += csr_bytes(n * k, n, e * k, columns, size)
-        sparse_bwd += csr_bytes(n, n * k, e * k, columns, size)
+        sparse_fwd += csr_bytes(rows, cols, e * k, columns, size)
+        sparse_bwd += csr_bytes(cols, rows, e * k, columns, size)
     c_in, c_out = layer.in_type.dim, layer.out_type.dim
-    shapes = [(n, width, c_out)] + ([(n, c_in, c_out)] if layer.self_weight.numel() else [])
+    in_dim, out_dim = ({f: sl.stop - sl.start for f, sl in t.slices()} for t in (layer.in_type, layer.out_type))
+    shapes = [(n, width, out_dim[f]) for targets in phase_targets(layer) for f, width in targets if out_dim.get(f)]
+    shapes += [(n, in_dim[f], out_dim[f]) for f, _, _ in layer._self_blocks]
     per_edge = 2 + (1 if layer.num_radial else 0) + (1 if layer.use_edge_weight else 0)  # theta, a, (length, w)
     fwd, fwd_bwd = min_bytes(n, e, c_in, c_out, params, per_edge, size)
     return Work(mm_flops(shapes), sparse, shapes, fwd, fwd_bwd, sparse_fwd, sparse_bwd)

@@ -317,13 +317,36 @@ def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, norm
     geometric coefficients (phases, radial profiles, weights) and aggregate before they transform.
     """
     j, i = edge_index[0], edge_index[1]
-    k = coefficients.shape[1]
-    if coefficients.shape[0] != j.shape[0]:
-        raise ValueError(f"coefficients must be [E={j.shape[0]}, K], got {list(coefficients.shape)}")
+    coefficients = _edge_coefficients(i, coefficients, num_nodes, normalize)
+    return SparseOperator.from_runs(i, j, coefficients, (num_nodes, num_nodes))
+
+
+def pair_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, normalize: bool = False) -> SparseOperator:
+    r"""The complex product :math:`y_{i,k} = \sum_{j \to i} c_{e,k}\, z_j` as one real operator.
+
+    ``coefficients`` is :math:`[E, K, 2]`, the (Re, Im) of :math:`c`. With :math:`z = u + i v`
+    and the input stacked as :math:`W_{2j} = (u_j \,|\, v_j)`, :math:`W_{2j+1} = (-v_j \,|\, u_j)`
+    (:math:`[2N, 2C]`), the operator holds :math:`\mathrm{Re}\,c_e` at column :math:`2j` and
+    :math:`\mathrm{Im}\,c_e` at :math:`2j + 1` of row :math:`i K + k`, so that :math:`y = A W` is
+    :math:`(\mathrm{Re}\,y \,|\, \mathrm{Im}\,y)`, :math:`[N K, 2C]`: a bag sum writes the complex
+    product straight into its output, with as many entries as the real and imaginary parts hold
+    (``normalize`` as in :func:`edge_operator`).
+    """
+    j, i = edge_index[0], edge_index[1]
+    if coefficients.dim() != 3 or coefficients.shape[2] != 2:
+        raise ValueError(f"coefficients must be [E, K, 2] (re, im), got {list(coefficients.shape)}")
+    coefficients = _edge_coefficients(i, coefficients.flatten(1), num_nodes, normalize).view(coefficients.shape)
+    return SparseOperator.from_runs(torch.cat([i, i]), torch.cat([2 * j, 2 * j + 1]),
+                                    torch.cat([coefficients[..., 0], coefficients[..., 1]]), (num_nodes, 2 * num_nodes))
+
+
+def _edge_coefficients(i: Tensor, coefficients: Tensor, num_nodes: int, normalize: bool) -> Tensor:
+    if coefficients.shape[0] != i.shape[0]:
+        raise ValueError(f"coefficients must be [E={i.shape[0]}, K], got {list(coefficients.shape)}")
     if normalize:
         deg = torch.bincount(i, minlength=num_nodes).clamp_min(1).to(coefficients.real.dtype)
         coefficients = coefficients / deg[i, None]
-    return SparseOperator.from_runs(i, j, coefficients, (num_nodes, num_nodes))
+    return coefficients
 
 
 _GEOMETRY_CACHE: dict[tuple, tuple] = {}

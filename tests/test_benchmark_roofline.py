@@ -52,27 +52,43 @@ def test_feast_counts_both_linear_maps_of_every_edge():
     assert count.get_total_flops() == work.dense_flops
 
 
-def test_gem_conv_counts_one_operator_per_input_frequency():
+def test_gem_conv_counts_one_operator_per_input_frequency_and_the_weight_blocks_it_multiplies():
     from meshgdl import FieldType
     from meshgdl.nn import GemConv
 
     layer = GemConv(FieldType([1, 1]), FieldType([1, 1]))  # a scalar and one frequency-1 pair: C = 3
     work = layer_work("GemConv", layer, GRAPH, X)
-    # m = 0: output up to frequency 1 needs phases s = 0, 1 -> (re, im) 4 entries an edge, 1 column
-    # m = 1: phases s = -2, -1, 0 -> 6 entries an edge, on the 2 columns (u, v) of the pair
-    assert work.sparse_flops == 2 * 4 * 4 * 1 + 2 * 4 * 6 * 2 == 128
-    # aggregate width D = 4 * 1 + 6 * 1 = 10: [3, 10] @ [10, 3], and the self term [3, 3] @ [3, 3]
-    assert work.mm_shapes == [(3, 10, 3), (3, 3, 3)]
-    assert work.dense_flops == 2 * 3 * 10 * 3 + 2 * 3 * 3 * 3 == 234
-    assert work.flops_fwd_bwd == 3 * 234 + 2 * 128
+    # m = 0: output up to frequency 1 needs phases s = 0, 1 -> re of s = 0 (its im is sin 0 = 0),
+    # re and im of s = 1: 3 entries an edge, 1 column
+    # m = 1: phases s = -2, -1, 0 -> 6 entries an edge, on the 2 columns of the stacked pair
+    assert work.sparse_flops == 2 * 4 * 3 * 1 + 2 * 4 * 6 * 2 == 120
+    # each phase is read by output frequency |s + m| only, times that frequency's rows of the weight
+    # (1 scalar, 2 for the pair): m = 0: s = 0 -> n = 0 (1 channel), s = 1 -> n = 1 (re, im);
+    # m = 1 (re, im each): s = -1 -> n = 0, s = -2 and 0 -> n = 1; then the self term, block
+    # diagonal in frequency: [3, 1] @ [1, 1] and [3, 2] @ [2, 2]
+    assert work.mm_shapes == [(3, 1, 1), (3, 2, 2), (3, 2, 1), (3, 4, 2), (3, 1, 1), (3, 2, 2)]
+    assert work.dense_flops == 2 * 3 * (1 * 1 + 2 * 2 + 2 * 1 + 4 * 2) + 2 * 3 * (1 + 4) == 120
+    assert work.flops_fwd_bwd == 3 * 120 + 2 * 120
     p = params(layer)
     edges = 4 * (8 + 2 * 4)  # the edge list and two floats an edge (angle, transport)
     assert work.bytes_fwd == 4 * (3 * 3 + 3 * 3 + p) + edges
-    # the CSR products: operator [12, 3] with 16 entries on 1 column, [18, 3] with 24 on 2 columns
-    csr = [16 * 8 + 13 * 4 + (3 + 12) * 1 * 4, 24 * 8 + 19 * 4 + (3 + 18) * 2 * 4]
+    # the CSR products: operator [9, 3] with 12 entries on 1 column; for m = 1 the pair operator
+    # [9, 6] with 24 entries on the stacked pairs [6, 2]
+    csr = [12 * 8 + 10 * 4 + (3 + 9) * 1 * 4, 24 * 8 + 10 * 4 + (6 + 9) * 2 * 4]
     assert work.sparse_bytes_fwd == sum(csr)
-    # backward: the transposes, [3, 12] and [3, 18], 4 row pointers each
-    assert work.sparse_bytes_bwd == sum(csr) - (12 + 18 - 3 - 3) * 4
+    # backward: the transposes, [3, 9] and [6, 9], with 4 and 7 row pointers
+    assert work.sparse_bytes_bwd == sum(csr) - (9 - 3 + 9 - 6) * 4
+    # PyTorch's count of the products that grow with the graph: two disjoint copies of it add the
+    # dense work once more (the weight matrices, built once a call, are not the layer's per-node work)
+    counts = []
+    for copies in (1, 2):
+        ei = torch.cat([GRAPH.edge_index + 3 * c for c in range(copies)], 1)
+        graph = Data(edge_index=ei, edge_logmap=torch.randn(4 * copies, 2), edge_transport=torch.randn(4 * copies),
+                     num_nodes=3 * copies)
+        with FlopCounterMode(display=False) as count:
+            layer(torch.randn(3 * copies, 3), graph)
+        counts.append(count.get_total_flops())
+    assert counts[1] - counts[0] == work.dense_flops
 
 
 def test_iso_conv_counts_its_operator_and_two_products():

@@ -145,6 +145,35 @@ def test_edge_operator_built_from_the_edges_equals_the_operator_of_its_entries(n
         assert a.dtype == b.dtype and torch.allclose(a, b, atol=1e-14)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_pair_operator_is_the_complex_product_forward_and_backward(normalize):
+    """pair_operator's real product on the stacked pairs equals the dense complex matrix
+    sum_e c_ek z_j (over repeated edges and a node without edges), and its transpose is the adjoint."""
+    from meshgdl.nn.functional.fused import _stack_pairs, _unstack_pairs
+
+    g = torch.Generator().manual_seed(2)
+    edge_index = torch.randint(0, 9, (2, 40), generator=g)
+    edge_index[:, :3] = edge_index[:, 3:6]
+    edge_index[1] = edge_index[1].clamp_max(7)  # node 8 receives nothing
+    c = torch.randn(40, 3, 2, generator=g, dtype=torch.float64)
+    op = ops.pair_operator(edge_index, c, 9, normalize)
+    dense = torch.zeros(9, 3, 9, dtype=torch.complex128)
+    deg = torch.bincount(edge_index[1], minlength=9).clamp_min(1) if normalize else torch.ones(9)
+    for (j, i), ce in zip(edge_index.T.tolist(), torch.view_as_complex(c)):
+        dense[i, :, j] += ce / deg[i]
+    x = torch.randn(9, 4, generator=g, dtype=torch.float64, requires_grad=True)  # 2 complex channels (u, v)
+    z = torch.view_as_complex(x.view(9, 2, 2))
+    u, v = x.view(9, 2, 2).unbind(-1)
+    stacked = torch.stack([torch.cat([u, v], 1), torch.cat([-v, u], 1)], 1).view(18, 4)
+    assert torch.equal(_stack_pairs(x.detach()), stacked.detach())
+    y = op(stacked).view(9, 3, 2, 2)                                            # [N, K, re / im, C]
+    assert op.shape == (27, 18) and op.nnz == 40 * 3 * 2
+    assert torch.allclose(torch.complex(y[:, :, 0], y[:, :, 1]), torch.einsum("ikj,jc->ikc", dense, z), atol=1e-12)
+    gy = torch.randn(27, 4, generator=g, dtype=torch.float64)
+    (gx,) = torch.autograd.grad(y.reshape(27, 4), x, gy)
+    assert torch.allclose(_unstack_pairs(op.product(gy, transpose=True)), gx, atol=1e-12)
+
+
 def test_sparse_operator_refuses_runs_that_differ():
     with pytest.raises(ValueError, match="same columns"):
         ops.SparseOperator(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), torch.ones(3), (2, 2), block=2)

@@ -98,8 +98,8 @@ def test_fused_path_compiles_as_one_graph(name, batched, monkeypatch):
     passes = []
     real = GaugeMessagePassing.gauge_propagate
     monkeypatch.setattr(GaugeMessagePassing, "gauge_propagate", lambda *a, **k: passes.append(1) or real(*a, **k))
-    builds, build = [], ops.edge_operator
-    monkeypatch.setattr(ops, "edge_operator", lambda *a, **k: builds.append(1) or build(*a, **k))
+    builds, build = [], ops.SparseOperator.from_runs  # what edge_operator and pair_operator build with
+    monkeypatch.setattr(ops.SparseOperator, "from_runs", lambda *a, **k: builds.append(1) or build(*a, **k))
     torch._dynamo.reset()
     compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
     results = []
@@ -157,8 +157,8 @@ def test_compiled_backward_reuses_the_cached_operators(monkeypatch):
 
     graph = healpix_graph(2, nest=True)
     module = GemConv(FieldType([2, 1]), FieldType([2, 1])).double()
-    builds, build = [], ops.edge_operator
-    monkeypatch.setattr(ops, "edge_operator", lambda *a, **k: builds.append(1) or build(*a, **k))
+    builds, build = [], ops.SparseOperator.from_runs  # what edge_operator and pair_operator build with
+    monkeypatch.setattr(ops.SparseOperator, "from_runs", lambda *a, **k: builds.append(1) or build(*a, **k))
     torch._dynamo.reset()
     compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
     for _ in range(3):

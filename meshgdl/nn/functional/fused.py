@@ -10,9 +10,10 @@ linear map of the neighbours' features. For input frequency ``m`` GemConv needs,
 with :math:`z_j = u_j + i v_j` the frequency-``m`` pairs of :math:`f_j`. That is one sparse
 matrix per ``m`` (rows ``(i, s, r, Re/Im)``), built once per graph by
 :func:`meshgdl.ops.edge_operator`, cached, and shared by every layer with the same frequencies.
-Its real products with ``u`` and ``v`` are combined into the complex product inside the operator
-(and spread back by two products of the transpose in the backward), so the aggregate is never
-permuted or concatenated. No per-edge feature tensor is formed: memory is :math:`O(E \cdot S)`
+For ``m > 0`` it is the real form of the complex product (:func:`meshgdl.ops.pair_operator`),
+whose bag sums write :math:`(\mathrm{Re}, \mathrm{Im})` straight into the output, so the aggregate
+is never combined, permuted or concatenated; for ``m = 0`` the rows that are zero on every graph
+(``s = 0``'s imaginary part) are left out. No per-edge feature tensor is formed: memory is :math:`O(E \cdot S)`
 numbers for the geometry (no stored transpose) plus :math:`O(N C)` for the features.
 The result equals the message-passing path (``GaugeMessagePassing.gauge_propagate``) exactly.
 Each product is the custom operator ``meshgdl::fused_aggregate``, which finds its operator in the
@@ -65,10 +66,11 @@ def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_tra
     to) the per-graph cache: ``[N, F]`` -> ``[N K, F]``; with ``transpose``, :math:`A^\top`.
 
     For ``m > 0`` (``ss`` not empty) ``x`` holds complex numbers as ``(u, v)`` pairs in its last
-    dimension, ``F = 2 F'``, and the product is complex: :math:`A` has rows
-    :math:`(\mathrm{Re}\,P, \mathrm{Im}\,P)` for each ``(r, s)``, and the real products of both
-    with ``(u, v)`` combine in place into :math:`(\mathrm{Re}\,Pz, \mathrm{Im}\,Pz)`: ``[N, F]`` ->
-    ``[N K, F']``. Its transpose is the adjoint: ``[N K, F']`` -> ``[N, F]``.
+    dimension, ``F = 2 F'``, and the product is complex, :math:`(\mathrm{Re}\,Pz, \mathrm{Im}\,Pz)`
+    for each ``(s, r)``: ``[N, F]`` -> ``[N K, F']``, one bag sum of
+    :func:`meshgdl.ops.pair_operator` that writes the output directly. Its transpose is the adjoint:
+    ``[N K, F']`` -> ``[N, F]``. For ``m = 0`` the rows of ``s = 0``'s imaginary part, zero on every
+    graph, are left out (:func:`fused_rows` gives ``K``).
 
     A custom operator, so that ``torch.compile`` keeps the fused layers in one graph: the cache
     lookup and the operator building (argsort, bincount) run inside it, never traced. Gradients
@@ -78,50 +80,59 @@ def fused_aggregate(x: Tensor, edge_index: Tensor, edge_logmap: Tensor, edge_tra
     key = ("fused", m, tuple(ss), num_radial, cutoff, normalize, edge_weight is not None, dtype, str(x.device))
 
     def build():
-        coef = _coefficients(edge_logmap, edge_transport, edge_weight, m, ss, num_radial, cutoff, dtype)
-        return ops.edge_operator(edge_index.to(x.device), coef.to(x.device), num_nodes, normalize)
+        coef = _coefficients(edge_logmap, edge_transport, edge_weight, m, ss, num_radial, cutoff, dtype).to(x.device)
+        if m > 0 and ss:
+            return ops.pair_operator(edge_index.to(x.device), coef.view(coef.shape[0], coef.shape[1] // 2, 2), num_nodes, normalize)
+        if ss:  # real input: the imaginary rows of s = 0 are sin 0 = 0 on every edge
+            coef = coef[:, _nonzero_rows(m, ss, num_radial).to(x.device)]
+        return ops.edge_operator(edge_index.to(x.device), coef, num_nodes, normalize)
 
     op = ops.cached_operator(edge_index, key, build, depends=(edge_logmap, edge_transport, edge_weight))
     if not (m > 0 and ss):
         return op.product(x.to(dtype), transpose).to(x.dtype)
-    # pairs as two blocks (u | v) inside, so that combining them reads contiguous runs
-    width = x.shape[1]
     if transpose:
-        return _combine_transposed(op, x.to(dtype)).view(num_nodes, 2 * width).to(x.dtype)
-    blocks = x.to(dtype).view(num_nodes, width // 2, 2).transpose(1, 2).reshape(num_nodes, width)
-    return _combine(op.product(blocks)).to(x.dtype)
+        return _unstack_pairs(op.product(x.to(dtype).reshape(-1, 2 * x.shape[1]), True)).to(x.dtype)
+    return op.product(_stack_pairs(x.to(dtype))).view(-1, x.shape[1] // 2).to(x.dtype)
 
 
-def _combine(y: Tensor) -> Tensor:
-    r"""``[N K, 2 F']`` with rows ``(.., Re P / Im P)`` and columns ``(u / v, F')`` -> ``[N K, F']``
-    with rows ``(.., Re / Im)``: :math:`\mathrm{Re} = \mathrm{Re}P\,u - \mathrm{Im}P\,v`,
-    :math:`\mathrm{Im} = \mathrm{Re}P\,v + \mathrm{Im}P\,u`, written straight into the output."""
-    y = y.view(y.shape[0] // 2, 2, 2, y.shape[1] // 2)                   # [N K / 2, P, Z, F']
-    out = y.new_empty(y.shape[0], 2, y.shape[3])
-    torch.sub(y[:, 0, 0], y[:, 1, 1], out=out[:, 0])
-    torch.add(y[:, 0, 1], y[:, 1, 0], out=out[:, 1])
-    return out.view(-1, out.shape[2])
+def _nonzero_rows(m: int, ss: list[int], num_radial: int) -> Tensor:
+    """Which of the ``S R 2`` rows of :func:`_coefficients` are not zero for every graph: all but
+    the imaginary parts of phase ``s = 0`` for real input (``m = 0``)."""
+    keep = torch.ones(len(ss), max(num_radial, 1), 2, dtype=torch.bool)
+    if m == 0 and 0 in ss:
+        keep[ss.index(0), :, 1] = False
+    return keep.view(-1)
 
 
-def _combine_transposed(op, g: Tensor) -> Tensor:
-    r"""The adjoint of :func:`_combine` after the product: ``[N K, F']`` -> ``[N, F', 2]``,
-    :math:`u = \mathrm{Re}P^\top g_\mathrm{Re} + \mathrm{Im}P^\top g_\mathrm{Im}` and
-    :math:`v = \mathrm{Re}P^\top g_\mathrm{Im} - \mathrm{Im}P^\top g_\mathrm{Re}`.
+def _stack_pairs(x: Tensor) -> Tensor:
+    r"""``[N, 2 F']`` of ``(u, v)`` pairs -> the input of :func:`meshgdl.ops.pair_operator`,
+    ``[2 N, 2 F']`` with rows :math:`(u \,|\, v)` and :math:`(-v \,|\, u)` a node."""
+    pairs = x.reshape(x.shape[0], x.shape[1] // 2, 2)
+    out = x.new_empty(x.shape[0], 2, 2, pairs.shape[1])                 # [N, row, u / v half, F']
+    out[:, 0, 0], out[:, 0, 1], out[:, 1, 1] = pairs[..., 0], pairs[..., 1], pairs[..., 0]
+    torch.neg(pairs[..., 1], out=out[:, 1, 0])
+    return out.view(2 * x.shape[0], x.shape[1])
 
-    Both are products of :math:`A^\top` with ``g`` itself: ``v`` reads each row's partner (rows
-    ``Re P`` and ``Im P`` of a phase differ in their last bit) with the sign of ``Im P`` flipped, so
-    no expanded copy of ``g`` is formed."""
-    crow, col, val = op.transpose_arrays()
-    sign = torch.tensor([1.0, -1.0], dtype=val.dtype, device=val.device).repeat(op.block // 2)   # Re P, Im P rows
-    u = ops.spmm_impl(crow, col, val, g)
-    v = ops.spmm_impl(crow, col ^ 1, (val.view(-1, op.block) * sign).view(-1), g)
-    return torch.stack([u, v], -1)
+
+def _unstack_pairs(g: Tensor) -> Tensor:
+    """The adjoint of :func:`_stack_pairs`: ``[2 N, 2 F']`` -> ``[N, 2 F']`` of pairs."""
+    g = g.view(g.shape[0] // 2, 2, 2, g.shape[1] // 2)
+    out = g.new_empty(g.shape[0], g.shape[3], 2)
+    torch.add(g[:, 0, 0], g[:, 1, 1], out=out[..., 0])
+    torch.sub(g[:, 0, 1], g[:, 1, 0], out=out[..., 1])
+    return out.view(g.shape[0], 2 * g.shape[3])
+
+
+def fused_rows(m: int, ss: list[int], num_radial: int) -> int:
+    """Rows a node of the operator for frequency ``m`` and phases ``ss``: ``[N, F]`` -> ``[N K, F']``."""
+    # plain integers, so that the fake of a compiled graph computes it too
+    return max(num_radial, 1) * (2 * len(ss) - (m == 0 and 0 in ss) if ss else 1)
 
 
 @fused_aggregate.register_fake
 def _(x, edge_index, edge_logmap, edge_transport, edge_weight, num_nodes, m, ss, num_radial, cutoff, normalize,
       transpose):
-    k = max(num_radial, 1) * (2 * len(ss) if ss else 1)
+    k = fused_rows(m, ss, num_radial)
     width = (2 if transpose else 0.5) if m > 0 and ss else 1
     return x.new_empty((num_nodes if transpose else num_nodes * k, int(x.shape[1] * width)))
 
@@ -158,11 +169,12 @@ def _channels_last(x: Tensor) -> tuple[Tensor, tuple]:
     return x.permute(1, 0, 2).reshape(n, b * c), (b,)
 
 
-def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
+def gem_aggregate(layer, x: Tensor | list[Tensor], graph) -> list[Tensor]:
     r"""What GemConv's message passing aggregates, one ``[*, N, D_m]`` a input frequency ``m``, from
-    ``x`` of ``[*, N, C_in]``; :math:`\sum_m D_m = D`.
+    ``x`` of ``[*, N, C_in]`` (or its pieces by input frequency, ``x.split``); :math:`\sum_m D_m = D`.
 
-    The channels come in the order ``(s, r, re/im, c)`` within each input frequency, where the
+    The channels come in the order ``(s, r, re/im, c)`` within each input frequency (without
+    the imaginary parts of ``s = 0`` for ``m = 0``, zero on every graph), where the
     message-passing path has ``(c, r, s, re/im)``: :func:`fused_columns` says how the weights'
     columns follow, so no large tensor is ever permuted, and the parts are kept apart rather than
     concatenated. Each phase ``s`` is read by one output frequency only, :math:`n = |s + m|`, and
@@ -174,16 +186,18 @@ def gem_aggregate(layer, x: Tensor, graph) -> list[Tensor]:
     """
     n = graph_num_nodes(graph)
     k_out = layer.out_type.max_frequency
-    radial = max(layer.num_radial, 1)
+    if isinstance(x, Tensor):
+        x = [x[..., sl] for _, sl in layer._in]
     parts = []
-    for m, sl in layer._in:
+    for (m, _), piece in zip(layer._in, x):
         ss = fused_phases(m, k_out)
         mult = layer.in_type.multiplicities[m]
-        flat, b = _channels_last(x[..., sl])                                                # [N, (B,) mult (, 2)]
-        y = _aggregate(layer, graph, flat, m, ss)                                           # [N S R 2, (B,) mult]
-        width = len(ss) * radial * 2 * mult
+        flat, b = _channels_last(piece)                                                     # [N, (B,) mult (, 2)]
+        rows = fused_rows(m, ss, layer.num_radial)
+        y = _aggregate(layer, graph, flat, m, ss)                                           # [N K, (B,) mult]
+        width = rows * mult
         parts.append(y.view(n, width) if not b else
-                     y.view(n, len(ss) * radial * 2, b[0], mult).permute(2, 0, 1, 3).reshape(b[0], n, width))
+                     y.view(n, rows, b[0], mult).permute(2, 0, 1, 3).reshape(b[0], n, width))
     return parts
 
 
@@ -201,8 +215,9 @@ def fused_columns(layer) -> Tensor:
     for m, _ in layer._in:
         plain_order, mult = phases(m, k_out), layer.in_type.multiplicities[m]
         plain = torch.arange(mult * radial * len(plain_order) * 2).view(mult, radial, len(plain_order), 2) + offset
-        order = [plain_order.index(s) for s in fused_phases(m, k_out)]
-        columns.append(plain[:, :, order].permute(2, 1, 3, 0).reshape(-1))
+        ss = fused_phases(m, k_out)
+        fused = plain[:, :, [plain_order.index(s) for s in ss]].permute(2, 1, 3, 0).reshape(-1, mult)   # [S R 2, mult]
+        columns.append(fused[_nonzero_rows(m, ss, layer.num_radial)].reshape(-1))
         offset += plain.numel()
     return torch.cat(columns)
 
@@ -210,12 +225,11 @@ def fused_columns(layer) -> Tensor:
 def phase_targets(layer) -> list[list[tuple[int, int]]]:
     """For each part of :func:`gem_aggregate`, ``(n, width)`` for each run of channels that output
     frequency ``n`` reads (the phases of :func:`fused_phases` with the same ``n``)."""
-    k_out, radial = layer.out_type.max_frequency, max(layer.num_radial, 1)
     targets = []
     for m, _ in layer._in:
         runs = []
-        for s in fused_phases(m, k_out):
-            width = radial * 2 * layer.in_type.multiplicities[m]
+        for s in fused_phases(m, layer.out_type.max_frequency):
+            width = fused_rows(m, [s], layer.num_radial) * layer.in_type.multiplicities[m]
             if runs and runs[-1][0] == abs(s + m):
                 runs[-1] = (runs[-1][0], runs[-1][1] + width)
             else:

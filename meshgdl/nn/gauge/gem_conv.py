@@ -131,7 +131,9 @@ class GemConv(GaugeMessagePassing):
     def forward(self, x: Tensor, graph) -> Tensor:
         if self.fused and self._fusable():
             self._check_input(x, graph, batched=True)
-            return self.update(gem_aggregate(self, x, graph), x, columns=self._fused_columns)
+            # split once: the backward writes x's gradient in one pass (slices would each fill a zero copy)
+            pieces = x.split([sl.stop - sl.start for _, sl in self._in], -1)
+            return self._fused_update(gem_aggregate(self, pieces, graph), pieces)
         return super().forward(x, graph)
 
     @classmethod
@@ -163,23 +165,24 @@ class GemConv(GaugeMessagePassing):
             parts.append(torch.stack([re, im], -1).flatten(1))
         return torch.cat(parts, -1)
 
-    def update(self, aggr_out: Tensor | list[Tensor], x: Tensor, columns: Tensor | None = None) -> Tensor:
-        weight = self._neighbour_matrix()
-        if columns is None:
-            out = aggr_out @ weight.T
-        else:
-            out = self._fused_update(aggr_out, weight[:, columns])
+    def update(self, aggr_out: Tensor, x: Tensor) -> Tensor:
+        out = aggr_out @ self._neighbour_matrix().T
         if self._self_blocks:
             out = out + x @ self._self_matrix().T
         if self.bias is not None and self._scalar_out is not None:
             out = torch.cat([out[..., self._scalar_out] + self.bias, out[..., self._scalar_out.stop:]], -1)
         return out
 
-    def _fused_update(self, parts: list[Tensor], weight: Tensor) -> Tensor:
-        """The fused path's parts (one an input frequency) times the weight's columns in their order,
-        each run of channels times the rows of the one output frequency that reads it: no
-        concatenation of the parts, and none of the weight's zero blocks multiplied."""
+    def _fused_update(self, parts: list[Tensor], pieces: tuple[Tensor, ...]) -> Tensor:
+        """:meth:`update` of the fused path's parts (one an input frequency) and of ``x`` split by
+        input frequency, one block of channels an output frequency: each run of aggregated channels
+        times the weight rows of the one output frequency that reads it, the self term's block
+        diagonal one block at a time and the bias in the first product, so that none of the
+        weights' zero blocks is multiplied and the output is written by one concatenation."""
+        weight = self._neighbour_matrix()[:, self._fused_columns]
         out_sl, terms, start = dict(self._out), {}, 0
+        if self.bias is not None and self._scalar_out is not None:
+            terms[0] = self.bias
         for part, targets in zip(parts, self._phase_targets):
             # split, not slices: its backward writes the part's gradient in one pass
             for piece, (n, width) in zip(part.split([w for _, w in targets], -1), targets):
@@ -187,8 +190,12 @@ class GemConv(GaugeMessagePassing):
                     w = weight[out_sl[n], start:start + width].T
                     terms[n] = torch.matmul(piece, w) if n not in terms else _add_product(terms[n], piece, w)
                 start += width
-        lead = parts[0].shape[:-1]
-        return torch.cat([terms[n] if n in terms else weight.new_zeros(*lead, sl.stop - sl.start) for n, sl in self._out], -1)
+        x_of = {m: piece for (m, _), piece in zip(self._in, pieces)}
+        for n, block in self._self_matrices():
+            terms[n] = x_of[n] @ block.T if n not in terms else _add_product(terms[n], x_of[n], block.T)
+        lead = pieces[0].shape[:-1]
+        return torch.cat([terms[n].expand(*lead, -1) if n in terms else weight.new_zeros(*lead, sl.stop - sl.start)
+                          for n, sl in self._out], -1)
 
     def _neighbour_matrix(self) -> Tensor:
         """The weights applied to the aggregated phases: ``[C_out, D]``."""
@@ -206,12 +213,17 @@ class GemConv(GaugeMessagePassing):
         """The self-interaction ``[C_out, C_in]``, block diagonal in frequency."""
         out = self.self_weight.new_zeros(self.out_type.dim, self.in_type.dim)
         out_sl, in_sl = dict(self._out), dict(self._in)
+        for n, block in self._self_matrices():
+            out[out_sl[n], in_sl[n]] = block
+        return out
+
+    def _self_matrices(self):
+        """``(n, [C_out_n, C_in_n])``: the blocks of :meth:`_self_matrix`."""
         for n, offset, shape in self._self_blocks:
             w = self.self_weight[offset:offset + math.prod(shape)].view(shape)
             basis = getattr(self, f"_self_{n}").to(w.dtype)                     # [B, d, d]
             block = torch.einsum("ocb,bxy->oxcy", w, basis)
-            out[out_sl[n], in_sl[n]] = block.reshape(out_sl[n].stop - out_sl[n].start, -1)
-        return out
+            yield n, block.reshape(block.shape[0] * block.shape[1], -1)
 
     def __repr__(self) -> str:
         radial = f", num_radial={self.num_radial}, cutoff={self.cutoff}" if self.num_radial else ""

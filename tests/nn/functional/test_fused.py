@@ -69,10 +69,31 @@ def test_static_graph_batches_equal_one_sample_at_a_time(sphere):
         conv(xb, sphere)
 
 
+def test_fused_operators_hold_no_zero_rows_and_write_the_complex_product_directly(sphere):
+    """For real input (m = 0) the imaginary part of phase s = 0 (sin 0 = 0 on every edge) is neither
+    stored nor aggregated; for m > 0 one real operator on the stacked (u | v), (-v | u) rows writes
+    (Re, Im) of each phase: [N S R, 2 N] with the S R 2 numbers of an edge, no wider product."""
+    from meshgdl.nn.functional.fused import gem_aggregate
+    from meshgdl.nn.functional.gem_basis import phases
+
+    graph = sphere.clone()  # its own cache entry
+    conv = GemConv(FieldType([3, 2]), FieldType([1, 1, 1]), num_radial=2, cutoff=0.4).double()
+    x = torch.randn(graph.num_nodes, conv.in_type.dim, dtype=F64)
+    parts = gem_aggregate(conv, x, graph)
+    n, e = graph.num_nodes, graph.num_edges
+    s0, s1 = len(phases(0, 2)), len(phases(1, 2))
+    assert [p.shape[1] for p in parts] == [(2 * s0 - 1) * 2 * 3, s1 * 2 * 2 * 2]
+    operators = [op for _, op in ops._GEOMETRY_CACHE[ops._identity(graph.edge_index)][1].values()]
+    assert sorted((op.shape, op.nnz) for op in operators) == sorted([
+        ((n * (2 * s0 - 1) * 2, n), e * (2 * s0 - 1) * 2), ((n * s1 * 2, 2 * n), e * s1 * 2 * 2)])
+    (fused, _), (plain, _) = both_paths(conv, x, graph)
+    assert torch.allclose(fused, plain, atol=1e-10)
+
+
 def test_geometry_is_built_once_and_rebuilt_when_the_graph_changes(sphere, monkeypatch):
     calls = []
-    real = ops.edge_operator
-    monkeypatch.setattr(ops, "edge_operator", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = ops.SparseOperator.from_runs  # what edge_operator and pair_operator build with
+    monkeypatch.setattr(ops.SparseOperator, "from_runs", lambda *a, **k: calls.append(1) or real(*a, **k))
     graph = sphere.clone()
     first, second = GemConv(FieldType([2, 1]), FieldType([2, 1])).double(), GemConv(FieldType([2, 1]), FieldType([2, 1])).double()
     x = torch.randn(graph.num_nodes, 4, dtype=F64)
