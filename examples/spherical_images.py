@@ -165,7 +165,7 @@ def table(task: str, result: dict, seeds, augmentations=AUGMENTATIONS) -> str:
     names = {"accuracy": "acc", "miou": "mIoU", "miou_fg": "mIoU w/o bg"}
     fit = "train_accuracy" if task == "classification" else "train_miou_fg"
     head = ("| model | params | s/epoch | " + " | ".join(f"NR+{a} {names[m]}" for a in augmentations for m in metrics)
-            + f" | NR train {names[fit[6:]]} (none / {' / '.join(augmentations[1:])}) |")
+            + f" | NR train {names[fit[6:]]} ({' / '.join(augmentations)}) |")
     lines = [f"**{task}** (trained on non-rotated maps with the augmentation named, tested on rotated maps; last "
              f"column: the same score on the first 256 non-rotated training maps; "
              f"{len(seeds)} seed(s){', mean ± std' if len(seeds) > 1 else ''})", "", head,

@@ -1,12 +1,13 @@
 """Score against parameter count, one panel per training augmentation (Gerken et al. 2022, Fig. 3).
 
-    PYTHONPATH=. python docs/figures/spherical_scores.py [--results docs/results/spherical_images/spherical_images_medium.json]
+    PYTHONPATH=. python docs/figures/spherical_scores.py [--results RUN.json [RUN.json ...]]
 
 Reads the committed results of ``examples/spherical_images.py`` (no training): the score on rotated
 test maps (classification accuracy, segmentation mIoU without background) against the parameter
 count on a log scale, one line per model family through its budgets (1x, 4x, 16x in a full run; a
 single point each in the quick and medium runs), one panel per augmentation (NR, NR + polar,
-NR + SO(3)). Writes ``docs/figures/spherical_scores.png``.
+NR + SO(3)). Several runs of one configuration (e.g. the medium run and its 4x and 16x baselines)
+are drawn together. Writes ``docs/figures/spherical_scores.png``.
 """
 from __future__ import annotations
 
@@ -36,6 +37,24 @@ def curves(result: dict, metric: str, augmentation: str) -> dict:
     return {m: tuple(np.array(v).T) for m, v in ((m, sorted(p)) for m, p in out.items())}
 
 
+def merge_runs(records: list[dict]) -> tuple[dict, str]:
+    """One record holding every run's cells; the runs must share their data and training settings."""
+    first = records[0]
+    same = ("source", "nside", "train_maps", "test_maps", "epochs", "batch", "lr", "budget")
+    for other in records[1:]:
+        differ = [k for k in same if other["config"][k] != first["config"][k]]
+        if differ:
+            raise SystemExit(f"runs differ in {differ}; draw them in separate figures")
+    results = {}
+    for rec in records:
+        for task, result in rec["results"].items():
+            results.setdefault(task, {"runs": {}})["runs"].update(
+                {f"{rec['run']['commit']}/{key}": cell for key, cell in result["runs"].items()})
+    augmentations = [a for a in TITLES if any(a in r["config"]["augmentations"] for r in records)]
+    merged = {**first, "results": results, "config": {**first["config"], "augmentations": augmentations}}
+    return merged, ", ".join(sorted({r["run"]["commit"][:10] for r in records}))
+
+
 def main(argv=None):
     import matplotlib
 
@@ -43,10 +62,12 @@ def main(argv=None):
     import matplotlib.pyplot as plt
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--results", type=Path, default=ROOT / "docs/results/spherical_images/spherical_images_medium.json")
+    parser.add_argument("--results", type=Path, nargs="+",
+                        default=[ROOT / "docs/results/spherical_images/spherical_images_medium.json",
+                                 ROOT / "docs/results/spherical_images/scaling/spherical_images_medium.json"])
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".png"))
     args = parser.parse_args(argv)
-    record = json.loads(args.results.read_text())
+    record, commits = merge_runs([json.loads(path.read_text()) for path in args.results])
     tasks = [t for t in METRICS if t in record["results"]]
     augmentations = [a for a in TITLES if a in record["config"]["augmentations"]]
     fig, axes = plt.subplots(len(tasks), len(augmentations), figsize=(3.6 * len(augmentations), 3.0 * len(tasks)),
@@ -74,7 +95,7 @@ def main(argv=None):
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     config = record["config"]
     fig.suptitle(f"spherical {config['source']}, nside {config['nside']}, {config['train_maps']} training maps, "
-                 f"{config['epochs']} epochs, {len(record['seeds'])} seed(s); commit {record['run']['commit'][:10]}",
+                 f"{config['epochs']} epochs, {len(record['seeds'])} seed(s); commit {commits}",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(args.out, dpi=90)
