@@ -47,7 +47,6 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     rank = np.cumsum(first)
     rank -= 1
     inverse[by_edge] = rank
-    del rank
 
     nonmanifold = count > 2
     if nonmanifold.any():
@@ -73,7 +72,8 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     # one after the twin's tail in the twin's face
     # the next corner in c's face is c + 1, or c - 2 for the last; the steps gathered as bytes
     step = np.tile(np.array([1, 1, -2], dtype=np.int8), len(f))
-    before = np.full(len(keys), -1, dtype=np.int64)
+    before = keys  # dead since u and w: a buffer of 3F already touched
+    before.fill(-1)
     before[a], before[b] = b + step[b], a + step[a]
 
     # Sorted by target then source without a second sort of all 2E directed edges: at target t the
@@ -92,18 +92,25 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     down = ids + np.cumsum(into_hi)[u]  # position of w -> u
     edge_index = np.empty((2, 2 * num_e), dtype=np.int64)
     edge_index[0, up], edge_index[0, down] = u, w
-    # sorted by target: the targets are each vertex repeated by its degree, written in one pass
-    edge_index[1] = np.repeat(np.arange(num_v), np.diff(ptr))
+    # sorted by target: the targets are each vertex repeated by its degree, the running count of
+    # the vertex starts, summed in place (np.repeat would touch a fresh array of 2E as well)
+    target = edge_index[1]
+    target.fill(0)
+    starts_at = ptr[1:-1]
+    np.add.at(target, starts_at[starts_at < len(target)], 1)
+    np.cumsum(target, out=target)
     reverse = np.empty(2 * num_e, dtype=np.int64)
     reverse[up], reverse[down] = down, up
     repeated = nonmanifold[inverse]
     # the halfedge's directed edge: u -> w, or w -> u where it runs down; one gather from the two
     # ways of each edge side by side
-    both = np.empty((num_e, 2), dtype=np.int64)
+    # in the halfedge order's buffer, dead by now, where it is long enough (closed meshes): a fresh
+    # array of 2E would cost its page faults again
+    both = (by_edge[:2 * num_e] if len(by_edge) >= 2 * num_e else np.empty(2 * num_e, dtype=np.int64)).reshape(-1, 2)
     both[:, 0], both[:, 1] = up, down
     inverse *= 2
     inverse += downward
-    he_edge = both.reshape(-1)[inverse]
+    he_edge = np.take(both.reshape(-1), inverse, out=rank)  # rank is dead since inverse
     before[repeated] = -1
     return MeshEdges(torch.from_numpy(edge_index), torch.from_numpy(reverse), he_edge, before, repeated, ptr)
 
@@ -166,16 +173,32 @@ def _sort_pairs(lo: np.ndarray, hi: np.ndarray, num_v: int):
 
     The keys take twice the bits of a vertex id: beside the positions (:func:`argsort`) they fit in
     63 bits up to about 1.3M faces. Larger meshes sort by ``hi``, then stably by ``lo``: two packed
-    sorts stay several times faster than numpy's stable ``argsort`` of the full keys.
+    sorts stay several times faster than numpy's stable ``argsort`` of the full keys. Overwrites
+    ``lo`` and ``hi``.
     """
     bits = max(int(num_v - 1).bit_length(), 1)
-    if 2 * bits + max(int(len(lo) - 1).bit_length(), 1) <= 63:
+    n = len(lo)
+    shift = max(int(n - 1).bit_length(), 1)
+    if 2 * bits + shift <= 63:
         return argsort(lo * num_v + hi, True)
-    first = argsort(hi)
-    order = first[argsort(lo[first])]
-    keys = lo[order]
+    # written in the buffers of the inputs and three more: every fresh array of n entries costs
+    # its page faults again, more than the sorts themselves on meshes of millions of faces
+    mask = (1 << shift) - 1
+    pos = np.arange(n)
+    by_hi = np.left_shift(hi, shift)
+    by_hi |= pos
+    by_hi.sort()
+    first = np.bitwise_and(by_hi, mask)
+    by_hi >>= shift  # hi in the order first
+    packed = np.take(lo, first, out=hi)
+    packed <<= shift
+    packed |= pos
+    packed.sort()
+    second = np.bitwise_and(packed, mask, out=lo)
+    order = np.take(first, second, out=pos)
+    keys = np.right_shift(packed, shift, out=packed)  # lo in the order of order
     keys *= num_v
-    keys += hi[order]
+    keys += np.take(by_hi, second, out=first)
     return order, keys
 
 
