@@ -47,7 +47,6 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     rank = np.cumsum(first)
     rank -= 1
     inverse[by_edge] = rank
-    del rank
 
     nonmanifold = count > 2
     if nonmanifold.any():
@@ -60,7 +59,9 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     # an edge of two faces must run both ways; on a non-manifold edge a repeat is no orientation error
     pair = starts[count == 2]
     a, b = by_edge[pair], by_edge[pair + 1]
-    same = he_src[a] == he_src[b]
+    # gathered from a bool mask: an eighth of the bytes of the vertex ids, so mostly in cache
+    downward = he_src > he_dst
+    same = downward[a] == downward[b]
     if same.any():
         k = int((he_src[a[same]] * num_v + he_dst[a[same]]).min())
         raise ValueError(
@@ -69,10 +70,11 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
         )
     # corner c is where halfedge c starts; the corner clockwise before it around its vertex is the
     # one after the twin's tail in the twin's face
-    after = np.arange(1, len(keys) + 1)  # the next corner in its face
-    after[2::3] -= 3
-    before = np.full(len(keys), -1, dtype=np.int64)
-    before[a], before[b] = after[b], after[a]
+    # the next corner in c's face is c + 1, or c - 2 for the last; the steps gathered as bytes
+    step = np.tile(np.array([1, 1, -2], dtype=np.int8), len(f))
+    before = keys  # dead since u and w: a buffer of 3F already touched
+    before.fill(-1)
+    before[a], before[b] = b + step[b], a + step[a]
 
     # Sorted by target then source without a second sort of all 2E directed edges: at target t the
     # edges from lower sources (u -> w = t) all come before those from higher ones (w -> u = t); the
@@ -90,13 +92,25 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     down = ids + np.cumsum(into_hi)[u]  # position of w -> u
     edge_index = np.empty((2, 2 * num_e), dtype=np.int64)
     edge_index[0, up], edge_index[0, down] = u, w
-    edge_index[1, up], edge_index[1, down] = w, u  # scattered: no temporary of 2E targets
+    # sorted by target: the targets are each vertex repeated by its degree, the running count of
+    # the vertex starts, summed in place (np.repeat would touch a fresh array of 2E as well)
+    target = edge_index[1]
+    target.fill(0)
+    starts_at = ptr[1:-1]
+    np.add.at(target, starts_at[starts_at < len(target)], 1)
+    np.cumsum(target, out=target)
     reverse = np.empty(2 * num_e, dtype=np.int64)
     reverse[up], reverse[down] = down, up
     repeated = nonmanifold[inverse]
-    he_edge = up[inverse]  # the halfedge's directed edge: u -> w, or w -> u where it runs down
-    downward = np.flatnonzero(he_src > he_dst)
-    he_edge[downward] = down[inverse[downward]]
+    # the halfedge's directed edge: u -> w, or w -> u where it runs down; one gather from the two
+    # ways of each edge side by side
+    # in the halfedge order's buffer, dead by now, where it is long enough (closed meshes): a fresh
+    # array of 2E would cost its page faults again
+    both = (by_edge[:2 * num_e] if len(by_edge) >= 2 * num_e else np.empty(2 * num_e, dtype=np.int64)).reshape(-1, 2)
+    both[:, 0], both[:, 1] = up, down
+    inverse *= 2
+    inverse += downward
+    he_edge = np.take(both.reshape(-1), inverse, out=rank)  # rank is dead since inverse
     before[repeated] = -1
     return MeshEdges(torch.from_numpy(edge_index), torch.from_numpy(reverse), he_edge, before, repeated, ptr)
 
@@ -137,15 +151,19 @@ def fan_layout(f: np.ndarray, edges: MeshEdges, theta: np.ndarray | None = None)
     corners = np.bincount(vert, minlength=num_v)
     # the steps reuse two buffers: a fresh array of 3F entries a step costs its page faults again
     hop, gathered = np.empty_like(ptr), None if acc is None else np.empty_like(acc)
-    for _ in range(int(corners.max()).bit_length() + 1):
+    # a fan of c corners needs 2^k >= c - 1 steps: no test before the largest fan can be done (a
+    # step after all chains reached their starts changes nothing: starts point to themselves, at 0)
+    most, done = int(corners.max()), False
+    for k in range(most.bit_length() + 1):
         # a cycle with no start would point to itself after 2^k steps: test for reaching a start
-        if root[ptr].all():
+        if k >= (most - 2).bit_length() and (done := bool(root[ptr].all())):
             break
         if acc is not None:
             acc += np.take(acc, ptr, out=gathered)
         ptr, hop = np.take(ptr, ptr, out=hop), ptr
     # a fan that never reaches a start is a second cycle at a vertex; two starts are two chains
-    bad[vert[~root[ptr]]] = True
+    if not done:
+        bad[vert[~root[ptr]]] = True
     bad[np.flatnonzero(np.bincount(vert[root], minlength=num_v) != 1)] = True
     return FanLayout(acc, boundary, bad)
 
@@ -155,16 +173,32 @@ def _sort_pairs(lo: np.ndarray, hi: np.ndarray, num_v: int):
 
     The keys take twice the bits of a vertex id: beside the positions (:func:`argsort`) they fit in
     63 bits up to about 1.3M faces. Larger meshes sort by ``hi``, then stably by ``lo``: two packed
-    sorts stay several times faster than numpy's stable ``argsort`` of the full keys.
+    sorts stay several times faster than numpy's stable ``argsort`` of the full keys. Overwrites
+    ``lo`` and ``hi``.
     """
     bits = max(int(num_v - 1).bit_length(), 1)
-    if 2 * bits + max(int(len(lo) - 1).bit_length(), 1) <= 63:
+    n = len(lo)
+    shift = max(int(n - 1).bit_length(), 1)
+    if 2 * bits + shift <= 63:
         return argsort(lo * num_v + hi, True)
-    first = argsort(hi)
-    order = first[argsort(lo[first])]
-    keys = lo[order]
+    # written in the buffers of the inputs and three more: every fresh array of n entries costs
+    # its page faults again, more than the sorts themselves on meshes of millions of faces
+    mask = (1 << shift) - 1
+    pos = np.arange(n)
+    by_hi = np.left_shift(hi, shift)
+    by_hi |= pos
+    by_hi.sort()
+    first = np.bitwise_and(by_hi, mask)
+    by_hi >>= shift  # hi in the order first
+    packed = np.take(lo, first, out=hi)
+    packed <<= shift
+    packed |= pos
+    packed.sort()
+    second = np.bitwise_and(packed, mask, out=lo)
+    order = np.take(first, second, out=pos)
+    keys = np.right_shift(packed, shift, out=packed)  # lo in the order of order
     keys *= num_v
-    keys += hi[order]
+    keys += np.take(by_hi, second, out=first)
     return order, keys
 
 

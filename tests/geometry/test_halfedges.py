@@ -144,6 +144,6 @@ def test_pairs_sort_stably_whether_or_not_their_keys_fit_beside_the_positions(nu
     a, b = rng.integers(0, num_v, 5000), rng.integers(0, num_v, 5000)
     a[::7], b[::7] = a[0], b[0]  # ties, whose order must be kept
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    order, keys = _sort_pairs(lo, hi, num_v)
+    order, keys = _sort_pairs(lo.copy(), hi.copy(), num_v)  # it overwrites its inputs
     reference = np.argsort(lo * num_v + hi, kind="stable")
     assert (order == reference).all() and (keys == (lo * num_v + hi)[reference]).all()

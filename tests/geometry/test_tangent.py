@@ -43,6 +43,24 @@ def test_first_tangent_neighbour_names_nodes_without_one():
         first_tangent_neighbour(pos, normal, edge_index)
 
 
+def test_first_tangent_neighbour_counts_isolated_nodes_and_nodes_with_edges_only_along_the_normal():
+    # node 3 has no edge at all; node 1's only edge runs along its normal; node 0 needs its second
+    pos = torch.tensor([[0.0, 0, 0], [0, 0, 1], [1, 0, 0], [5, 5, 5]], dtype=torch.float64)
+    normal = torch.tensor([[0.0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1]], dtype=torch.float64)
+    edge_index = torch.tensor([[1, 2, 0, 0], [0, 0, 1, 2]])
+    with pytest.raises(ValueError, match="2 nodes have no neighbour off the normal line \\(first node 1\\)"):
+        first_tangent_neighbour(pos, normal, edge_index)
+    ptr = torch.tensor([0, 2, 3, 4, 4])
+    with pytest.raises(ValueError, match="2 nodes have no neighbour off the normal line \\(first node 1\\)"):
+        first_tangent_neighbour(pos, normal, edge_index, ptr=ptr)
+    # with node 1's edge off the normal and node 3 gone, every node has a neighbour: the rule holds
+    pos, normal = pos[:3], normal[:3]
+    normal[1] = torch.tensor([1.0, 0, 0], dtype=torch.float64)
+    got = first_tangent_neighbour(pos, normal, edge_index, ptr=ptr[:4])
+    torch.testing.assert_close(got, _reference(pos, normal, edge_index), rtol=0, atol=0)
+    assert got[0].tolist() == [1.0, 0, 0]  # node 0's first edge (from 1) runs along its normal
+
+
 def test_framed_edges_with_reverse_pairs_matches_the_direct_computation():
     import trimesh
 
