@@ -35,7 +35,7 @@ from meshgdl.provenance import run_line, run_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import GRAPHS, LAYERS, SMALL_ONLY, build_graph, build_layer  # noqa: E402
-from roofline import Baselines, layer_work, roofline, sparse_part  # noqa: E402
+from roofline import Baselines, dense_part, layer_work, roofline, sparse_part  # noqa: E402
 
 
 def _sync(device):
@@ -86,13 +86,14 @@ def time_passes(call, x, device, repeats: int, backward: bool = True) -> tuple[f
     return fwd, _time(forward_backward, device, repeats) if backward else float("nan")
 
 
-def time_split(whole, part, x, device, repeats: int) -> dict:
-    """Median ms of ``part(x)`` and of ``whole(x) - part(x)``, the two timed in turn, without grad
-    and with a backward pass from a fixed output gradient (a loss over the part's wide output
-    would cost as much as a sparse product)."""
+def time_split(parts: dict, x, device, repeats: int) -> dict:
+    """Median ms of each ``parts[name](x)`` (``sparse``, ``dense``) alone, timed in turn, without
+    grad and with a backward pass from a fixed output gradient (a loss over the sparse part's wide
+    output would cost as much as a sparse product)."""
     out = {}
+    names = list(parts)
     with torch.no_grad():
-        grads = [torch.randn_like(f(x)) for f in (whole, part)]
+        grads = [torch.randn_like(parts[n](x)) for n in names]
 
     def passes(f, gy):
         def forward():
@@ -103,17 +104,40 @@ def time_split(whole, part, x, device, repeats: int) -> dict:
             f(x.detach().requires_grad_(True)).backward(gy)
         return forward, forward_backward
 
-    for p, w, s in zip(("forward", "forward_backward"), passes(whole, grads[0]), passes(part, grads[1])):
-        tw, ts = _samples([w, s], device, repeats)
-        out[f"sparse_{p}_ms"] = statistics.median(ts) * 1e3
-        out[f"dense_{p}_ms"] = statistics.median(a - b for a, b in zip(tw, ts)) * 1e3
+    timers = [passes(parts[n], g) for n, g in zip(names, grads)]
+    for i, p in enumerate(("forward", "forward_backward")):
+        samples = _samples([t[i] for t in timers], device, repeats)
+        for n, ts in zip(names, samples):
+            out[f"{n}_{p}_ms"] = statistics.median(ts) * 1e3
     return out
+
+
+def _resident_peak_reset() -> int | None:
+    """Reset this process's peak resident size to its current size (Linux: ``clear_refs`` 5) and
+    return the current size in bytes; ``None`` where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status_bytes("VmRSS")
+    except OSError:
+        return None
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
 
 
 def time_layer(call, x, device, repeats: int, backward: bool = True) -> dict:
     """Median forward (no grad) and forward+backward seconds of ``call(x)``, and the peak bytes above
-    the memory held before (CUDA: the allocator's peak; CPU: the growth of the peak resident size,
-    so call it in a fresh process)."""
+    the memory held before (CUDA: the allocator's peak; CPU: the peak resident size above the size
+    held before, the peak reset first where Linux allows it, so that the graph's build does not
+    count; call it in a fresh process)."""
+    # the graph's build may have peaked higher than the layer will: measure from a reset peak
+    resident = _resident_peak_reset() if device.type == "cpu" else None
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -121,6 +145,8 @@ def time_layer(call, x, device, repeats: int, backward: bool = True) -> dict:
     fwd, fwd_bwd = time_passes(call, x, device, repeats, backward)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
+    elif resident is not None:
+        peak = _status_bytes("VmHWM") - resident
     else:
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024
     return {"forward_ms": fwd * 1e3, "forward_backward_ms": fwd_bwd * 1e3, "peak_bytes": peak}
@@ -141,7 +167,8 @@ def measure(graph_name: str, layer_name: str, device: str, repeats: int) -> dict
     }
     sparse = sparse_part(layer_name, layer, graph)
     if sparse is not None:  # timed after the peak memory, which it would not raise anyway
-        row.update(time_split(lambda x: layer(x, graph), sparse, x, device, repeats))
+        parts = {"sparse": sparse, "dense": dense_part(layer_name, layer, graph, x)}
+        row.update(time_split(parts, x, device, repeats))
     return row
 
 
@@ -201,8 +228,8 @@ ROOFLINE_NOTE = (
     "Each cell is forward / forward+backward. Work and least bytes are counted from each layer's "
     "algorithm (`benchmarks/roofline.py`); % of mm compares GFLOP/s with `torch.mm` on the layer's own "
     "dense shapes, % of copy compares GB/s with `Tensor.copy_` of a buffer of the bytes moved, both timed "
-    "in this run. For the fused GemConv the sparse aggregation (`gem_aggregate`) and the whole layer are "
-    "timed in turn from a fixed output gradient, and the difference is the dense part: aims are dense >= 50 % "
+    "in this run. For the fused GemConv the sparse aggregation (`gem_aggregate`) and the dense part (the "
+    "layer's update on a fixed aggregate) are each timed alone from a fixed output gradient: aims are dense >= 50 % "
     "of mm and sparse >= 30 % of copy, the sparse bytes being what its CSR products move (operator, input, "
     "product). GemConv_K2_plain is counted with the fused path's work, the same linear map.")
 
