@@ -190,13 +190,7 @@ def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape, block: int):
     # 32-bit indices halve the memory the product reads, where they suffice
     index_dtype = torch.int32 if max(shape[0], shape[1], row.numel()) < 2**31 - 1 else torch.long
     row, col = row[order], col[order]
-
-    def pointers(index, size):
-        ptr = torch.zeros(size + 1, dtype=torch.long, device=index.device)
-        ptr[1:] = torch.cumsum(torch.bincount(index, minlength=size), 0)
-        return ptr
-
-    crow = pointers(row, shape[0])
+    crow = _pointers(row, shape[0])
     first = torch.nonzero(row % block == 0).view(-1)   # the entries of each run's first row
     if block > 1:
         # each entry against the entry at its place in its run's first row
@@ -207,10 +201,17 @@ def _csr_arrays(row: Tensor, col: Tensor, value: Tensor, shape, block: int):
     # stable: the transpose sums each column's entries in row order, so repeated entries add alike
     by_col = torch.argsort(col[first], stable=True)
     first = first[by_col]
-    t_crow = pointers(col[first], shape[1]) * block
+    t_crow = _pointers(col[first], shape[1]) * block
     idx = lambda t: t.to(index_dtype).contiguous()  # noqa: E731
     return (idx(crow), idx(col), value[order].contiguous(), idx(t_crow), idx(first),
             idx(row[first] // block))
+
+
+def _pointers(index: Tensor, size: int) -> Tensor:
+    """CSR row pointers ``[size + 1]`` (int64) of the sorted row indices ``index``."""
+    ptr = torch.zeros(size + 1, dtype=torch.long, device=index.device)
+    ptr[1:] = torch.cumsum(torch.bincount(index, minlength=size), 0)
+    return ptr
 
 
 def _run_arrays(node: Tensor, col: Tensor, coefficients: Tensor, shape):
@@ -219,8 +220,7 @@ def _run_arrays(node: Tensor, col: Tensor, coefficients: Tensor, shape):
     index_dtype = torch.int32 if max(shape[0] * k, shape[1], e * k) < 2**31 - 1 else torch.long
     order = torch.argsort(node * shape[1] + col, stable=True)
     node, col = node[order], col[order]
-    start = torch.zeros(shape[0] + 1, dtype=torch.long, device=node.device)
-    start[1:] = torch.cumsum(torch.bincount(node, minlength=shape[0]), 0)
+    start = _pointers(node, shape[0])
     count = start[1:] - start[:-1]
     steps = torch.arange(k, device=node.device)
     crow = torch.cat([(k * start[:-1, None] + steps * count[:, None]).reshape(-1), start[-1:] * k])
@@ -234,8 +234,7 @@ def _run_arrays(node: Tensor, col: Tensor, coefficients: Tensor, shape):
         ccol[place] = col.to(index_dtype)
         val[place] = coefficients[order, step]
     by_col = torch.argsort(col, stable=True)
-    t_crow = torch.zeros(shape[1] + 1, dtype=torch.long, device=node.device)
-    t_crow[1:] = torch.cumsum(torch.bincount(col, minlength=shape[1]), 0) * k
+    t_crow = _pointers(col, shape[1]) * k
     idx = lambda t: t.to(index_dtype).contiguous()  # noqa: E731
     return idx(crow), ccol, val, idx(t_crow), idx(first[by_col]), idx(node[by_col])
 

@@ -188,11 +188,11 @@ class GemConv(GaugeMessagePassing):
             for piece, (n, width) in zip(part.split([w for _, w in targets], -1), targets):
                 if n in out_sl:  # an output frequency of multiplicity 0 reads nothing
                     w = weight[out_sl[n], start:start + width].T
-                    terms[n] = torch.matmul(piece, w) if n not in terms else _add_product(terms[n], piece, w)
+                    terms[n] = _add_product(terms.get(n), piece, w)
                 start += width
         x_of = {m: piece for (m, _), piece in zip(self._in, pieces)}
         for n, block in self._self_matrices():
-            terms[n] = x_of[n] @ block.T if n not in terms else _add_product(terms[n], x_of[n], block.T)
+            terms[n] = _add_product(terms.get(n), x_of[n], block.T)
         lead = pieces[0].shape[:-1]
         return torch.cat([terms[n].expand(*lead, -1) if n in terms else weight.new_zeros(*lead, sl.stop - sl.start)
                           for n, sl in self._out], -1)
@@ -230,8 +230,10 @@ class GemConv(GaugeMessagePassing):
         return f"GemConv({self.in_type}, {self.out_type}{radial})"
 
 
-def _add_product(acc: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    """``acc + a @ b``, in one matrix product where the operands are matrices."""
+def _add_product(acc: Tensor | None, a: Tensor, b: Tensor) -> Tensor:
+    """``acc + a @ b`` (``a @ b`` without ``acc``), in one matrix product where the operands are matrices."""
+    if acc is None:
+        return torch.matmul(a, b)
     if a.dim() == 2:
         return torch.addmm(acc, a, b)
     return acc + a @ b
