@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from functools import lru_cache, partial
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -109,15 +109,17 @@ def scatter_mean(src: Tensor, index: Tensor, dim_size: int, dim: int = 0) -> Ten
 class SparseOperator(torch.nn.Module):
     r"""A fixed sparse matrix :math:`A` of shape ``[rows, cols]`` applied to dense features.
 
-    ``A[row[k], col[k]] = value[k]`` (repeated entries add). Stored once, as CSR; the backward
-    :math:`\partial x = A^\top \partial y` builds the transpose's CSR arrays for the time of one
-    product from the order of the entries by column, so the transpose's values are never kept.
-    With ``block = K`` the rows come in runs of ``K`` (row ``i K + k``) that hold the same columns,
-    as :func:`edge_operator`'s do, and that order is kept for the runs only: two int32 a run
-    instead of an index and a value a stored entry. Both products sum in a fixed order,
-    deterministic on every device. Gradients flow to ``x`` only: ``A`` is geometry, built once
-    and reused. The product is a registered custom operator, so ``torch.compile`` keeps it in one
-    graph.
+    ``A[row[k], col[k]] = value[k]`` (repeated entries add). Stored as CSR, with the order of the
+    entries by column (two int32 a run of rows, see ``block``) from which the transpose's CSR
+    arrays for the backward :math:`\partial x = A^\top \partial y` are built the first time a
+    gradient can be asked (a product under grad mode, or :meth:`product` with ``transpose``) and
+    then kept: an index and a value a stored entry, as many bytes as ``A``'s own arrays, which
+    spares every backward the rebuilding (a third of a GemConv step on large graphs). Products
+    under ``torch.no_grad`` never build it. With ``block = K`` the rows come in runs of ``K`` (row
+    ``i K + k``) that hold the same columns, as :func:`edge_operator`'s do. Both products sum in
+    a fixed order, deterministic on every device. Gradients flow to ``x`` only: ``A`` is
+    geometry, built once and reused. The product is a registered custom operator, so
+    ``torch.compile`` keeps it in one graph.
 
     Args:
         row (Tensor), col (Tensor), value (Tensor): the entries, :math:`[\text{nnz}]` each.
@@ -154,6 +156,9 @@ class SparseOperator(torch.nn.Module):
     def _register(self, arrays):
         for name, t in zip(("crow", "col", "val", "t_crow", "t_first", "t_node"), arrays):
             self.register_buffer(name, t, persistent=False)
+        # the transpose's columns and values, built by transpose_arrays() when first needed
+        self.register_buffer("t_col", None, persistent=False)
+        self.register_buffer("t_val", None, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[0] != self.shape[1]:
@@ -161,8 +166,10 @@ class SparseOperator(torch.nn.Module):
         if compute_dtype(x.dtype) != self.val.dtype:
             raise ValueError(f"SparseOperator holds {self.val.dtype} values but the input is {x.dtype}; "
                              "build the operator in compute_dtype(x.dtype)")
-        return linear_in_features(partial(_spmm_on_features, block=self.block), False, x.to(self.val.dtype),
-                                  *self._buffers_in_order()).to(x.dtype)
+        # without grad mode no backward can follow, and the transpose is not built for nothing
+        adjoint = self.transpose_arrays() if torch.is_grad_enabled() else (self.t_crow, self.t_node[:0], self.val[:0])
+        return linear_in_features(_spmm_on_features, False, x.to(self.val.dtype), self.crow, self.col, self.val,
+                                  *adjoint).to(x.dtype)
 
     def product(self, x: Tensor, transpose: bool = False) -> Tensor:
         r""":math:`A x` (or :math:`A^\top x`, conjugated for complex ``A``) without autograd, in the
@@ -172,11 +179,12 @@ class SparseOperator(torch.nn.Module):
         return spmm_impl(self.crow, self.col, self.val, x)
 
     def transpose_arrays(self) -> tuple[Tensor, Tensor, Tensor]:
-        r"""CSR arrays (row pointers, columns, values) of :math:`A^\top` (conjugated), built now."""
-        return _transposed(*self._buffers_in_order(), self.block)
-
-    def _buffers_in_order(self):
-        return self.crow, self.col, self.val, self.t_crow, self.t_first, self.t_node
+        r"""CSR arrays (row pointers, columns, values) of :math:`A^\top` (conjugated), built on the
+        first call and kept."""
+        if self.t_val is None or self.t_val.device != self.val.device or self.t_val.dtype != self.val.dtype:
+            _, self.t_col, self.t_val = _transposed(self.crow, self.col, self.val, self.t_crow, self.t_first,
+                                                    self.t_node, self.block)
+        return self.t_crow, self.t_col, self.t_val
 
     @property
     def nnz(self) -> int:
@@ -277,34 +285,38 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @torch.library.custom_op("meshgdl::spmm", mutates_args=())
-def spmm(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_first: Tensor, t_node: Tensor, x: Tensor,
-         block: int, transpose: bool) -> Tensor:
-    r"""``A @ x`` (or :math:`A^\top x`) for ``A`` in the arrays of :class:`SparseOperator`."""
-    if transpose:
-        return spmm_impl(*_transposed(crow, col, val, t_crow, t_first, t_node, block), x)
-    return spmm_impl(crow, col, val, x)
+def spmm(crow: Tensor, col: Tensor, val: Tensor, t_crow: Tensor, t_col: Tensor, t_val: Tensor, x: Tensor,
+         transpose: bool) -> Tensor:
+    r"""``A @ x`` (or :math:`A^\top x`) for ``A`` and :math:`A^\top` in the CSR arrays of
+    :meth:`SparseOperator.transpose_arrays`."""
+    if not transpose:
+        return spmm_impl(crow, col, val, x)
+    if t_val.numel() != val.numel():
+        raise RuntimeError("meshgdl::spmm: the transpose was not built, because the forward product ran without "
+                           "grad mode; run the forward with gradients enabled to differentiate it")
+    return spmm_impl(t_crow, t_col, t_val, x)
 
 
 @spmm.register_fake
-def _(crow, col, val, t_crow, t_first, t_node, x, block, transpose):
+def _(crow, col, val, t_crow, t_col, t_val, x, transpose):
     return x.new_empty(((t_crow if transpose else crow).shape[0] - 1,) + x.shape[1:])
 
 
 def _spmm_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs[:6])
-    ctx.block, ctx.transpose = inputs[7:]
+    ctx.transpose = inputs[7]
 
 
 def _spmm_backward(ctx, grad):
-    return (None,) * 6 + (spmm(*ctx.saved_tensors, grad, ctx.block, not ctx.transpose), None, None)
+    return (None,) * 6 + (spmm(*ctx.saved_tensors, grad, not ctx.transpose), None)
 
 
 spmm.register_autograd(_spmm_backward, setup_context=_spmm_setup)
 
 
-def _spmm_on_features(x: Tensor, crow, col, val, t_crow, t_first, t_node, transpose: bool, *, block: int) -> Tensor:
+def _spmm_on_features(x: Tensor, crow, col, val, t_crow, t_col, t_val, transpose: bool) -> Tensor:
     """:func:`spmm` with the features first, for :func:`~meshgdl._transforms.linear_in_features`."""
-    return spmm(crow, col, val, t_crow, t_first, t_node, x, block, transpose)
+    return spmm(crow, col, val, t_crow, t_col, t_val, x, transpose)
 
 
 def edge_operator(edge_index: Tensor, coefficients: Tensor, num_nodes: int, normalize: bool = False) -> SparseOperator:

@@ -114,16 +114,31 @@ def block_case(dtype, block=3, seed=0):
 
 @pytest.mark.parametrize("block", [1, 3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
-def test_sparse_operator_keeps_no_transpose_and_its_backward_is_the_adjoint(block, dtype):
+def test_sparse_operator_builds_its_transpose_once_when_a_gradient_needs_it(block, dtype):
     op, dense = block_case(dtype, block)
-    # the transpose is kept as two int32 a run of rows, never as values
-    assert op.t_first.numel() == op.t_node.numel() == op.nnz // block and not op.t_first.is_floating_point()
-    assert sum(b.is_floating_point() or b.is_complex() for b in op.buffers()) == 1
     x = torch.randn(20, 2, 3, dtype=dtype, requires_grad=True)
-    assert torch.allclose(op(x), (dense @ x.reshape(20, 6)).reshape(-1, 2, 3), atol=1e-12)
+    with torch.no_grad():
+        assert torch.allclose(op(x), (dense @ x.reshape(20, 6)).reshape(-1, 2, 3), atol=1e-12)
+    # inference keeps one value a stored entry, and the entries' order by column as two int32 a run
+    assert op.t_val is None and sum(b.is_floating_point() or b.is_complex() for b in op.buffers()) == 1
+    assert op.t_first.numel() == op.t_node.numel() == op.nnz // block and not op.t_first.is_floating_point()
+    y = op(x)
+    t_col, t_val = op.t_col, op.t_val
+    assert t_val is not None and t_col.numel() == t_val.numel() == op.nnz
+    (gx,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    assert torch.allclose(gx, (dense.T.conj() @ torch.ones(10 * block, 6, dtype=dtype)).reshape(20, 2, 3), atol=1e-12)
     g = torch.randn(10 * block, 2, 3, dtype=dtype)
     assert torch.allclose(op.product(g, transpose=True), (dense.T.conj() @ g.reshape(-1, 6)).reshape(20, 2, 3), atol=1e-12)
+    assert op.t_col is t_col and op.t_val is t_val  # kept, not rebuilt
     assert torch.autograd.gradcheck(op, (x,)) and torch.autograd.gradgradcheck(op, (x,))
+
+
+def test_a_backward_through_a_product_run_without_grad_mode_is_refused():
+    op, _ = block_case(torch.float64, 3)
+    with torch.no_grad():
+        arrays = (op.crow, op.col, op.val, op.t_crow, op.t_node[:0], op.val[:0])
+    with pytest.raises(RuntimeError, match="transpose was not built"):
+        ops.spmm(*arrays, torch.randn(30, 2, dtype=torch.float64), True)
 
 
 @pytest.mark.parametrize("normalize", [False, True])

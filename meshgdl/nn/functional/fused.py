@@ -14,7 +14,8 @@ For ``m > 0`` it is the real form of the complex product (:func:`meshgdl.ops.pai
 whose bag sums write :math:`(\mathrm{Re}, \mathrm{Im})` straight into the output, so the aggregate
 is never combined, permuted or concatenated; for ``m = 0`` the rows that are zero on every graph
 (``s = 0``'s imaginary part) are left out. No per-edge feature tensor is formed: memory is :math:`O(E \cdot S)`
-numbers for the geometry (no stored transpose) plus :math:`O(N C)` for the features.
+numbers for the geometry (twice that once a backward has run: the transpose is kept, see
+:class:`meshgdl.ops.SparseOperator`) plus :math:`O(N C)` for the features.
 The result equals the message-passing path (``GaugeMessagePassing.gauge_propagate``) exactly.
 Each product is the custom operator ``meshgdl::fused_aggregate``, which finds its operator in the
 cache itself, so the fused layers compile with ``torch.compile(fullgraph=True)``.
