@@ -10,6 +10,7 @@ from torch.nn import Parameter
 from ...field_type import FieldType
 from ..functional.gem_basis import gaussian_radial, num_basis, phase_coefficients, phases, self_basis
 from ..functional.fused import fused_columns, gem_aggregate, phase_targets
+from ..functional.fused_update import UpdatePlan, fused_update
 from .gauge_message_passing import GaugeMessagePassing
 
 
@@ -105,7 +106,7 @@ class GemConv(GaugeMessagePassing):
         self._scalar_out = self._out[0][1] if self._out[0][0] == 0 else None
         # a buffer, so that the column order follows the layer to its device
         self.register_buffer("_fused_columns", fused_columns(self), persistent=False)
-        self._phase_targets = phase_targets(self)
+        self._update_plan = self._plan_update()
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -178,24 +179,27 @@ class GemConv(GaugeMessagePassing):
         input frequency, one block of channels an output frequency: each run of aggregated channels
         times the weight rows of the one output frequency that reads it, the self term's block
         diagonal one block at a time and the bias in the first product, so that none of the
-        weights' zero blocks is multiplied and the output is written by one concatenation."""
+        weights' zero blocks is multiplied (:mod:`~meshgdl.nn.functional.fused_update`)."""
         weight = self._neighbour_matrix()[:, self._fused_columns]
-        out_sl, terms, start = dict(self._out), {}, 0
+        blocks = [block for _, block in self._self_matrices()]
+        bias = self.bias if self._update_plan.bias is not None else None
+        return fused_update(self._update_plan, weight, bias, parts, pieces, blocks)
+
+    def _plan_update(self) -> UpdatePlan:
+        """The layout of :func:`~meshgdl.nn.functional.fused_update.fused_update` for this layer."""
+        runs, start = [], 0
+        for targets in phase_targets(self):
+            column, part = 0, []
+            for n, width in targets:
+                part.append((n, column, width, start))
+                column, start = column + width, start + width
+            runs.append(tuple(part))
+        pieces = {m: q for q, (m, _) in enumerate(self._in)}
+        bias = None
         if self.bias is not None and self._scalar_out is not None:
-            terms[0] = self.bias
-        for part, targets in zip(parts, self._phase_targets):
-            # split, not slices: its backward writes the part's gradient in one pass
-            for piece, (n, width) in zip(part.split([w for _, w in targets], -1), targets):
-                if n in out_sl:  # an output frequency of multiplicity 0 reads nothing
-                    w = weight[out_sl[n], start:start + width].T
-                    terms[n] = _add_product(terms.get(n), piece, w)
-                start += width
-        x_of = {m: piece for (m, _), piece in zip(self._in, pieces)}
-        for n, block in self._self_matrices():
-            terms[n] = _add_product(terms.get(n), x_of[n], block.T)
-        lead = pieces[0].shape[:-1]
-        return torch.cat([terms[n].expand(*lead, -1) if n in terms else weight.new_zeros(*lead, sl.stop - sl.start)
-                          for n, sl in self._out], -1)
+            bias = (self._scalar_out.start, self._scalar_out.stop)
+        return UpdatePlan(out=tuple((n, sl.start, sl.stop) for n, sl in self._out), runs=tuple(runs),
+                          self_terms=tuple((n, pieces[n]) for n, _, _ in self._self_blocks), bias=bias)
 
     def _neighbour_matrix(self) -> Tensor:
         """The weights applied to the aggregated phases: ``[C_out, D]``."""
@@ -229,11 +233,3 @@ class GemConv(GaugeMessagePassing):
         radial = f", num_radial={self.num_radial}, cutoff={self.cutoff}" if self.num_radial else ""
         return f"GemConv({self.in_type}, {self.out_type}{radial})"
 
-
-def _add_product(acc: Tensor | None, a: Tensor, b: Tensor) -> Tensor:
-    """``acc + a @ b`` (``a @ b`` without ``acc``), in one matrix product where the operands are matrices."""
-    if acc is None:
-        return torch.matmul(a, b)
-    if a.dim() == 2:
-        return torch.addmm(acc, a, b)
-    return acc + a @ b
