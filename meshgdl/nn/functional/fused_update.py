@@ -38,7 +38,7 @@ class UpdatePlan(NamedTuple):
 
 def plain_update(plan: UpdatePlan, weight: Tensor, bias: Tensor | None, parts, pieces, blocks) -> Tensor:
     """The update with autograd's own products: ``[*, N, C_out]`` (see the module docstring)."""
-    out_sl, terms = {n: slice(a, b) for n, a, b in plan.out}, {}
+    out_sl, terms = {n: slice(a, b) for n, (a, b) in _columns(plan).items()}, {}
     if bias is not None:
         terms[0] = bias
     for part, runs in zip(parts, plan.runs):
@@ -88,10 +88,10 @@ class FusedUpdate(torch.autograd.Function):
         lead = pieces[0].shape[:-1]
         rows = pieces[0].numel() // pieces[0].shape[-1]
         out = weight.new_empty(rows, weight.shape[0])
-        written = set()
+        written, columns = set(), _columns(plan)
 
         def add(n, a, b):
-            a0, a1 = _columns(plan, n)
+            a0, a1 = columns[n]
             dst = out[:, a0:a1]
             if n in written:
                 torch.addmm(dst, a, b, out=dst)
@@ -99,12 +99,11 @@ class FusedUpdate(torch.autograd.Function):
                 torch.mm(a, b, out=dst)
                 written.add(n)
 
-        out_of = {n for n, _, _ in plan.out}
         for part, runs in zip(parts, plan.runs):
             flat = part.reshape(rows, part.shape[-1])
             for n, c0, width, w0 in runs:
-                if n in out_of:
-                    a0, a1 = _columns(plan, n)
+                if n in columns:
+                    a0, a1 = columns[n]
                     add(n, flat[:, c0:c0 + width], weight[a0:a1, w0:w0 + width].T)
         for (n, q), block in zip(plan.self_terms, blocks):
             add(n, pieces[q].reshape(rows, pieces[q].shape[-1]), block.T)
@@ -127,7 +126,7 @@ class FusedUpdate(torch.autograd.Function):
         # with create_graph the gradients must be differentiable: products and concatenations
         # then, instead of products written into preallocated columns
         graph = torch.is_grad_enabled()
-        out_of = {n for n, _, _ in plan.out}
+        out_columns = _columns(plan)
         flats = [t.reshape(rows, t.shape[-1]) for t in parts]
         gw_rows = {n: [] for n, _, _ in plan.out} if need[3] else None
         gw = torch.zeros_like(weight) if need[3] and not graph else None
@@ -137,7 +136,7 @@ class FusedUpdate(torch.autograd.Function):
             gp = torch.empty_like(flat) if want and not graph else None
             columns = []
             for n, c0, width, w0 in runs:
-                if n not in out_of:  # an output frequency of multiplicity 0 reads nothing
+                if n not in out_columns:  # an output frequency of multiplicity 0 reads nothing
                     if want and graph:
                         columns.append(flat.new_zeros(rows, width))
                     elif want:
@@ -146,7 +145,7 @@ class FusedUpdate(torch.autograd.Function):
                         for m, b0, b1 in plan.out:
                             gw_rows[m].append(weight.new_zeros(b1 - b0, width))
                     continue
-                a0, a1 = _columns(plan, n)
+                a0, a1 = out_columns[n]
                 w_run, x_run, g_n = weight[a0:a1, w0:w0 + width], flat[:, c0:c0 + width], g[:, a0:a1]
                 if want and graph:
                     columns.append(g_n @ w_run)
@@ -165,7 +164,7 @@ class FusedUpdate(torch.autograd.Function):
         piece_grads, block_grads = [None] * len(pieces), []
         offset = 5 + len(parts)
         for (n, q), block in zip(plan.self_terms, blocks):
-            a0, a1 = _columns(plan, n)
+            a0, a1 = out_columns[n]
             if need[offset + q]:
                 piece_grads[q] = (g[:, a0:a1] @ block).view(pieces[q].shape)
             x = pieces[q].reshape(rows, pieces[q].shape[-1])
@@ -179,8 +178,6 @@ def _unpack(tensors, num_parts: int, num_pieces: int):
     return parts, tensors[num_parts:num_parts + num_pieces], tensors[num_parts + num_pieces:]
 
 
-def _columns(plan: UpdatePlan, n: int) -> tuple[int, int]:
-    for m, a0, a1 in plan.out:
-        if m == n:
-            return a0, a1
-    raise KeyError(n)
+def _columns(plan: UpdatePlan) -> dict[int, tuple[int, int]]:
+    """Output frequency ``n`` -> ``(start, stop)`` of its channels."""
+    return {n: (a0, a1) for n, a0, a1 in plan.out}
