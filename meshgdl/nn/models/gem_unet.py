@@ -123,7 +123,7 @@ class GemUNet(torch.nn.Module):
             if level < depth:
                 skips.append(h)
                 c = hierarchy.levels[level]
-                h = self._transport(h, c.pool)[..., c.centres, :]
+                h = self.pool(h, c.pool)[..., c.centres, :]
         if self.task == "graph":
             invariants = _pointwise(self.invariants.invariants, h)
             reduce = invariants.amax if self.readout == "max" else invariants.mean
@@ -133,15 +133,8 @@ class GemUNet(torch.nn.Module):
             fine = h.new_zeros(skips[level].shape)
             fine[..., c.centres, :] = h
             linear, act = self.up[level]
-            h = skips[level] + _pointwise(lambda t: act(linear(t)), self._transport(fine, c.unpool) + skips[level])
+            h = skips[level] + _pointwise(lambda t: act(linear(t)), self.pool(fine, c.unpool) + skips[level])
         return self.decode(_pointwise(self.invariants.invariants, h))
-
-    def _transport(self, h: Tensor, graph) -> Tensor:
-        """:class:`~meshgdl.nn.TransportPool` along ``graph``, one sample at a time for ``[B, N, C]``."""
-        if h.dim() == 2:
-            return self.pool(h, graph)
-        return torch.stack([self.pool(sample, graph) for sample in h])
-
 
 def _pointwise(fn, h: Tensor) -> Tensor:
     """A per-node function written for ``[N, C]`` applied to ``[N, C]`` or ``[B, N, C]``."""

@@ -26,12 +26,23 @@ class TransportPool(GaugeMessagePassing):
         reduce (str): PyG aggregation, ``"mean"``, ``"max"`` (scalars only) or ``"sum"`` (default: ``"mean"``)
 
     Shapes:
-        - input: :math:`[N, C]` and the pooling graph on the same :math:`N` nodes
-        - output: :math:`[N, C]`
+        - input: :math:`[N, C]` or :math:`[B, N, C]` (B samples on one graph) and the pooling
+          graph on the same :math:`N` nodes
+        - output: :math:`[N, C]` or :math:`[B, N, C]`
     """
 
     def __init__(self, field_type: FieldType, reduce: str = "mean"):
         super().__init__(field_type, field_type, aggr=reduce)
+
+    def forward(self, x: Tensor, graph) -> Tensor:
+        self._check_input(x, graph, batched=True)
+        if x.dim() == 2:
+            return super().forward(x, graph)
+        j, i = graph.edge_index
+        x_j = self.transport(x.index_select(1, j), graph.edge_transport)  # [B, E, C]
+        # the samples side by side as channels: one aggregation of [E, B C]
+        out = self.aggregate(x_j.transpose(0, 1).flatten(1), i, dim_size=x.shape[1])
+        return out.unflatten(1, (x.shape[0], -1)).transpose(0, 1)
 
     def message(self, x_j: Tensor, edge_theta: Tensor, edge_length: Tensor, edge_weight: Tensor | None) -> Tensor:
         return x_j

@@ -95,6 +95,17 @@ def test_coarsening_structure():
         coarsen(graph, 0.0)
 
 
+@pytest.mark.parametrize("reduce,field", [("mean", TYPE), ("sum", TYPE), ("max", FieldType([3]))])
+def test_a_batch_pools_as_each_sample_alone(reduce, field):
+    graph, _ = domain("mesh")
+    c = coarsen(graph, 0.25)
+    pool = TransportPool(field, reduce=reduce)
+    x = torch.randn(3, graph.num_nodes, field.dim, dtype=torch.float64)
+    for g in (c.pool, c.unpool):
+        alone = torch.stack([pool(sample, g) for sample in x])
+        assert torch.allclose(pool(x, g), alone, atol=1e-14)
+
+
 def test_pooling_a_flat_constant_vector_field_keeps_it():
     graph, _ = domain("grid")           # flat, all frames equal: transports are zero
     c = coarsen(graph, 0.2)
