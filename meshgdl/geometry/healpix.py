@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..graph import FramedGraph
-from .healpix_geometry import class_table, east_north_up, representatives
+from .healpix_geometry import class_table, east_north_up, representatives, run_chunks
 from .healpix_mask import UNSEEN, keep_from_mask  # noqa: F401  (UNSEEN: re-exported)
 
 _CHUNK = 1 << 15  # pixels per chunk: the float64 temporaries of a chunk stay in cache
@@ -88,45 +88,63 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     _check_memory(n, nside, torch.empty(0, dtype=dtype).element_size())
     workers = max(1, torch.get_num_threads())
 
-    # pass 1: neighbours as node ids, written where edge_index will live and compacted in place
+    # pass 1: neighbours as node ids, written where edge_index will live
     node_of = None
     if mask is not None:
         node_of = np.full(npix + 1, -1, dtype=np.int64)  # slot npix catches healpy's -1
         node_of[pixel] = np.arange(n)
-    # a full sky has 24 missing neighbours, so 2 E = 16 n - 48; a partial sky shrinks this below
-    if mask is None:
-        # torch's memory, not numpy's: numpy asks for huge pages, whose faults here cost more
-        buf = torch.empty(16 * n - 48, dtype=torch.long).numpy()
-    else:  # numpy's, which can shrink in place below
-        buf = np.empty(16 * n, dtype=np.int64)
-    offset = {}  # chunk start -> its first edge
     present = {}  # chunk start -> which of the 8 slots hold a neighbour (only chunks with gaps)
-    e = 0
-    for s in starts:
+
+    def neighbours(s, e):
+        """Chunk s's neighbours written from buf[e]; the number written."""
         chunk = pixel[s:s + _CHUNK]
         m = len(chunk)
         # healpy's chunk-sized output stays in cache; it is transposed straight into place
         block = hp.get_all_neighbours(nside, chunk, nest=nest).T
         if node_of is not None:
             block = node_of[block]
-        offset[s] = e
         valid = block >= 0
         if valid.all():
             buf[e:e + 8 * m].reshape(m, 8)[:] = block
-            e += 8 * m
-        else:
-            present[s] = np.packbits(valid, axis=1)  # a bit a slot: masks leave gaps in most chunks
-            k = int(valid.sum())
-            buf[e:e + k] = block[valid]
-            e += k
-        bar.update()
-    offset[n] = e
-    if 2 * e != len(buf):  # a partial sky: shrink in place (realloc), so that no slack is saved
-        buf.resize(2 * e, refcheck=False)
+            return 8 * m
+        present[s] = np.packbits(valid, axis=1)  # a bit a slot: masks leave gaps in most chunks
+        k = int(valid.sum())
+        buf[e:e + k] = block[valid]
+        return k
+
+    if mask is None:
+        # a full sky misses 24 neighbours, all at corners of base faces: known before the search,
+        # so every chunk knows where its edges start and the chunks run in parallel.
+        # torch's memory, not numpy's: numpy asks for huge pages, whose faults here cost more
+        buf = torch.empty(16 * n - 48, dtype=torch.long).numpy()
+        missing = np.zeros(n // _CHUNK + 1, dtype=np.int64)
+        corner = _face_corners(nside, nest)
+        np.add.at(missing, corner // _CHUNK, (hp.get_all_neighbours(nside, corner, nest=nest) < 0).sum(0))
+        before = np.cumsum(missing) - missing  # neighbours missing in the chunks before each
+        offset = {s: 8 * s - int(before[k]) for k, s in enumerate(starts)}
+        offset[n] = 8 * n - 24
+
+        def full(s):
+            lo, hi = offset[s], offset[min(s + _CHUNK, n)]
+            if neighbours(s, lo) != hi - lo:
+                raise AssertionError(f"healpy's neighbours of nside {nside} miss more than the 24 at face corners")
+
+        run_chunks(full, starts, workers, bar)
+        e = offset[n]
+    else:  # numpy's, which can shrink in place below
+        buf = np.empty(16 * n, dtype=np.int64)
+        offset, e = {}, 0  # chunk start -> its first edge
+        for s in starts:
+            offset[s] = e
+            e += neighbours(s, e)
+            bar.update()
+        offset[n] = e
+        if 2 * e != len(buf):  # a partial sky: shrink in place (realloc), so that no slack is saved
+            buf.resize(2 * e, refcheck=False)
     edge_index = torch.from_numpy(buf).view(2, e)
 
     # the geometry of one pixel per symmetry class, then gathered for every node
-    reps, table_logmap, table_transport = class_table(nside)
+    reps, table_logmap, table_transport = class_table(nside, workers)
     np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
     table_logmap = np.ascontiguousarray(table_logmap, dtype=np_dtype)
     table_transport = np.ascontiguousarray(table_transport, dtype=np_dtype)
@@ -160,7 +178,7 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
             np.take(table_logmap.reshape(-1, 2), slot, axis=0, out=lm[lo:hi])
             np.take(table_transport.reshape(-1), slot, out=tr[lo:hi])
 
-    _run(geometry, starts, workers, bar)
+    run_chunks(geometry, starts, workers, bar)
     bar.close()
 
     graph = FramedGraph(
@@ -195,18 +213,14 @@ def _check_memory(n: int, nside: int, itemsize: int) -> None:
                           "(e.g. one base pixel at a time: nested pixels p // nside**2 == face)")
 
 
-def _run(fn, starts, workers: int, bar) -> None:
-    """``fn(s)`` for every chunk start, on ``workers`` threads (numpy releases the GIL)."""
-    if workers == 1 or len(starts) == 1:
-        for s in starts:
-            fn(s)
-            bar.update()
-        return
-    from concurrent.futures import ThreadPoolExecutor
+def _face_corners(nside: int, nest: bool) -> np.ndarray:
+    """The pixels at the four corners of the 12 base faces, sorted (in the given ordering)."""
+    import healpy as hp
 
-    with ThreadPoolExecutor(workers) as pool:
-        for _ in pool.map(fn, starts):
-            bar.update()
+    x = np.array([0, nside - 1, 0, nside - 1])
+    y = np.array([0, 0, nside - 1, nside - 1])
+    face = np.repeat(np.arange(12), 4)
+    return np.unique(hp.xyf2pix(nside, np.tile(x, 12), np.tile(y, 12), face, nest=nest))
 
 
 def healpix_rotation(graph_or_nside, k: int = 1, nest: bool = True, mask=None):

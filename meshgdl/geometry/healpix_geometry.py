@@ -8,8 +8,10 @@ place up to the rotations that map the HEALPix grid onto itself near it:
 * rings :math:`n_{side} + 2 \ldots 3 n_{side} - 2` have every neighbour in an equatorial ring, where
   the grid is invariant under a turn by one pixel: one class per ring.
 
-That leaves about :math:`n_{side}^2` classes out of :math:`12 n_{side}^2` pixels. The geometry of
-one pixel per class is computed in float64 (:func:`edge_geometry`) and gathered for all others;
+That leaves about :math:`n_{side}^2` classes out of :math:`12 n_{side}^2` pixels, and the mirror
+:math:`z \to -z` pairs the southern classes with the northern ones. The geometry of one pixel per
+northern class is computed in float64 (:func:`edge_geometry`), mirrored for the southern ones and
+gathered for all others;
 ``tests/geometry/test_healpix.py`` holds the result equal to the generic tangent geometry at every
 edge.
 """
@@ -61,22 +63,63 @@ def representatives(nside: int, ring_pixel: np.ndarray) -> np.ndarray:
     return start + (ring_pixel - start) % ring_period(nside, r)
 
 
-def class_table(nside: int):
+# healpy's slots (SW, W, NW, N, NE, E, SE, S) under the mirror z -> -z, which swaps north and south
+MIRROR_SLOT = np.array([2, 1, 0, 7, 6, 5, 4, 3])
+
+
+def class_table(nside: int, workers: int = 1):
     """Every representative pixel (RING), with the log maps ``[R, 8, 2]`` and transports ``[R, 8]``
-    of its edges from its 8 neighbours in healpy's order (junk where a neighbour is missing)."""
+    of its edges from its 8 neighbours in healpy's order (junk where a neighbour is missing).
+
+    Only the northern rings and the equator are computed (on ``workers`` threads): the grid, healpy's
+    pixel centres and its neighbour slots are symmetric under the mirror ``z -> -z`` (ring ``r`` to
+    ring ``4 nside - r`` at the same longitude, slots :data:`MIRROR_SLOT`), which keeps the east axis
+    and reverses the north one, so a southern class takes its mirror's table with the north
+    components and the transports negated (both exact in floating point).
+    """
     import healpy as hp
 
-    rings = np.arange(1, 4 * nside, dtype=np.int64)
-    period = ring_period(nside, rings)
-    reps = np.repeat(ring_start(nside, rings), period) + _ramp(period)
-    logmap, transport = np.empty((len(reps), 8, 2)), np.empty((len(reps), 8))
-    for s in range(0, len(reps), _CHUNK):  # chunks keep the temporaries in cache
-        chunk = reps[s:s + _CHUNK]
+    north = np.arange(1, 2 * nside + 1, dtype=np.int64)
+    south = np.arange(2 * nside + 1, 4 * nside, dtype=np.int64)
+    period_n, period_s = ring_period(nside, north), ring_period(nside, south)
+    reps_n = np.repeat(ring_start(nside, north), period_n) + _ramp(period_n)
+    reps_s = np.repeat(ring_start(nside, south), period_s) + _ramp(period_s)
+    logmap = np.empty((len(reps_n) + len(reps_s), 8, 2))
+    transport = np.empty((len(logmap), 8))
+
+    def rows(s):  # chunks keep the temporaries in cache
+        chunk = reps_n[s:s + _CHUNK]
         nb = hp.get_all_neighbours(nside, chunk, nest=False).T
         xi = [c[:, None] for c in hp.pix2vec(nside, chunk, nest=False)]
         xj = hp.pix2vec(nside, np.maximum(nb, 0), nest=False)
-        logmap[s:s + _CHUNK, :, 0], logmap[s:s + _CHUNK, :, 1], transport[s:s + _CHUNK] = edge_geometry(xi, xj)
-    return reps, logmap, transport
+        out = slice(s, s + len(chunk))
+        logmap[out, :, 0], logmap[out, :, 1], transport[out] = edge_geometry(xi, xj)
+
+    run_chunks(rows, range(0, len(reps_n), _CHUNK), workers)
+    # ring r > 2 nside mirrors ring 4 nside - r, whose rows start at first[4 nside - r - 1]
+    first = np.cumsum(period_n) - period_n
+    mirror = np.repeat(first[4 * nside - south - 1], period_s) + _ramp(period_s)
+    done = len(reps_n)
+    logmap[done:] = logmap[mirror[:, None], MIRROR_SLOT]
+    logmap[done:, :, 1] *= -1
+    np.negative(transport[mirror[:, None], MIRROR_SLOT], out=transport[done:])
+    return np.concatenate([reps_n, reps_s]), logmap, transport
+
+
+def run_chunks(fn, starts, workers: int, bar=None) -> None:
+    """``fn(s)`` for every chunk start, on ``workers`` threads (numpy and healpy release the GIL)."""
+    if workers == 1 or len(starts) == 1:
+        for s in starts:
+            fn(s)
+            if bar is not None:
+                bar.update()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(fn, starts):
+            if bar is not None:
+                bar.update()
 
 
 def _ramp(period: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 from meshgdl import gauge_transform, permute_nodes
 from meshgdl.geometry import loop_holonomy, tangent_logmap, transport_angle
 from meshgdl.geometry.healpix import healpix_graph, healpix_rotation
-from meshgdl.geometry.healpix_geometry import east_north_up, edge_geometry
+from meshgdl.geometry.healpix_geometry import MIRROR_SLOT, east_north_up, edge_geometry, ring_of, ring_start
 from meshgdl.graph import wrap_angle
 
 
@@ -122,6 +122,44 @@ def test_symmetry_classes_give_each_edge_its_own_geometry(nest):
     a, b, t = edge_geometry(graph.pos[i].numpy(), graph.pos[j].numpy())
     assert np.abs(graph.edge_logmap.numpy() - np.stack([a, b], 1)).max() < 1e-13
     assert wrap_angle(graph.edge_transport - torch.from_numpy(t)).abs().max() < 1e-13
+
+
+@pytest.mark.parametrize("nside", [1, 2, 4, 8, 32, 128])
+def test_healpy_is_mirror_symmetric_as_the_class_table_assumes(nside):
+    """The southern classes reuse their mirrors' geometry: z -> -z maps ring r to ring 4 nside - r
+    at the same place in the ring, negates healpy's z exactly and permutes its neighbour slots by
+    MIRROR_SLOT, at every pixel."""
+    p = np.arange(12 * nside**2)
+
+    def mirror(q):
+        r, start = ring_of(nside, q)
+        return ring_start(nside, 4 * nside - r) + (q - start)
+
+    m = mirror(p)
+    assert np.array_equal(np.sort(m), p)
+    (x, y, z), (xm, ym, zm) = hp.pix2vec(nside, p), hp.pix2vec(nside, m)
+    assert np.array_equal(x, xm) and np.array_equal(y, ym) and np.array_equal(z, -zm)
+    nb = hp.get_all_neighbours(nside, p).T
+    mirrored = np.where(nb >= 0, mirror(np.maximum(nb, 0)), -1)[:, MIRROR_SLOT]
+    assert np.array_equal(mirrored, hp.get_all_neighbours(nside, m).T)
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_threads_build_the_same_graph(mask):
+    """Chunks run on threads (the neighbour search, the class table and the gathers) give the
+    graph that one thread gives, bit for bit, with chunks that hold the missing neighbours."""
+    nside = 128  # 196,608 pixels: six chunks
+    keep = (np.arange(12 * nside**2) % 7 != 3) if mask else None
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = healpix_graph(nside, mask=keep)
+        torch.set_num_threads(3)
+        many = healpix_graph(nside, mask=keep)
+    finally:
+        torch.set_num_threads(threads)
+    for key in ("edge_index", "edge_logmap", "edge_transport", "pos", "frame"):
+        assert torch.equal(one[key], many[key]), key
 
 
 def test_logmap_direction_is_initial_tangent_of_great_circle():
