@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..graph import FramedGraph
-from .healpix_geometry import class_table, east_north_up, representatives, run_chunks
+from .healpix_geometry import class_rows, class_table, east_north_up, neighbours_into, nested_class_rows, run_chunks
 from .healpix_mask import UNSEEN, keep_from_mask  # noqa: F401  (UNSEEN: re-exported)
 
 _CHUNK = 1 << 15  # pixels per chunk: the float64 temporaries of a chunk stay in cache
@@ -95,12 +95,16 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
         node_of[pixel] = np.arange(n)
     present = {}  # chunk start -> which of the 8 slots hold a neighbour (only chunks with gaps)
 
-    def neighbours(s, e):
-        """Chunk s's neighbours written from buf[e]; the number written."""
+    def neighbours(s, e, gaps=True):
+        """Chunk s's neighbours written from buf[e]; the number written. Without ``gaps`` (known to
+        have all 8 neighbours) healpy writes them in place."""
         chunk = pixel[s:s + _CHUNK]
         m = len(chunk)
-        # healpy's chunk-sized output stays in cache; it is transposed straight into place
-        block = hp.get_all_neighbours(nside, chunk, nest=nest).T
+        if not gaps:
+            neighbours_into(nside, chunk, nest, buf[e:e + 8 * m].reshape(m, 8))
+            return 8 * m
+        block = np.empty((m, 8), dtype=np.int64)  # chunk-sized: stays in cache
+        neighbours_into(nside, chunk, nest, block)
         if node_of is not None:
             block = node_of[block]
         valid = block >= 0
@@ -126,7 +130,7 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
 
         def full(s):
             lo, hi = offset[s], offset[min(s + _CHUNK, n)]
-            if neighbours(s, lo) != hi - lo:
+            if neighbours(s, lo, gaps=missing[s // _CHUNK] > 0) != hi - lo:
                 raise AssertionError(f"healpy's neighbours of nside {nside} miss more than the 24 at face corners")
 
         run_chunks(full, starts, workers, bar)
@@ -144,12 +148,15 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
     edge_index = torch.from_numpy(buf).view(2, e)
 
     # the geometry of one pixel per symmetry class, then gathered for every node
-    reps, table_logmap, table_transport = class_table(nside, workers)
+    table_logmap, table_transport = class_table(nside, workers)
     np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
     table_logmap = np.ascontiguousarray(table_logmap, dtype=np_dtype)
     table_transport = np.ascontiguousarray(table_transport, dtype=np_dtype)
-    row_of = np.zeros(npix, dtype=np.int32)
-    row_of[reps] = np.arange(len(reps))
+    if nest:  # the rows of the three bands' first faces, shared by the other faces of each band
+        band_rows, face_bits = nested_class_rows(nside), 2 * (nside.bit_length() - 1)
+        rows_of = lambda chunk: band_rows[((chunk >> (face_bits + 2)) << face_bits) + (chunk & ((1 << face_bits) - 1))]  # noqa: E731
+    else:
+        rows_of = lambda chunk: class_rows(nside, chunk)  # noqa: E731
     pos = torch.empty(n, 3, dtype=dtype)
     frame = torch.empty(n, 3, 3, dtype=dtype)
     logmap = torch.empty(e, 2, dtype=dtype)
@@ -164,19 +171,19 @@ def healpix_graph(nside: int, nest: bool = True, mask=None, *, dtype=torch.float
             ps[s:s + m, k] = xyz[k]
         east_north_up(xyz, out=fr[s:s + m])
         lo, hi = offset[s], offset[min(s + _CHUNK, n)]
-        rows = row_of[representatives(nside, hp.nest2ring(nside, chunk) if nest else chunk)]
+        rows = rows_of(chunk)
         if s not in present:  # no neighbour missing: gather straight into the outputs
             ei[1, lo:hi].reshape(m, 8)[:] = np.arange(s, s + m)[:, None]
-            np.take(table_logmap, rows, axis=0, out=lm[lo:hi].reshape(m, 8, 2))
-            np.take(table_transport, rows, axis=0, out=tr[lo:hi].reshape(m, 8))
+            np.take(table_logmap, rows, axis=0, out=lm[lo:hi].reshape(m, 8, 2), mode="clip")
+            np.take(table_transport, rows, axis=0, out=tr[lo:hi].reshape(m, 8), mode="clip")
         else:
             valid = np.unpackbits(present[s], axis=1).astype(bool)
             ei[1, lo:hi] = np.repeat(np.arange(s, s + m), valid.sum(1))
             # one gather of the present slots' table rows, straight into the outputs: boolean
             # indexing of a gathered [m, 8, 2] block took several times longer
             slot = (rows.astype(np.int64)[:, None] * 8 + np.arange(8))[valid]
-            np.take(table_logmap.reshape(-1, 2), slot, axis=0, out=lm[lo:hi])
-            np.take(table_transport.reshape(-1), slot, out=tr[lo:hi])
+            np.take(table_logmap.reshape(-1, 2), slot, axis=0, out=lm[lo:hi], mode="clip")
+            np.take(table_transport.reshape(-1), slot, out=tr[lo:hi], mode="clip")
 
     run_chunks(geometry, starts, workers, bar)
     bar.close()

@@ -57,10 +57,42 @@ def _isqrt(v: np.ndarray) -> np.ndarray:
     return s
 
 
-def representatives(nside: int, ring_pixel: np.ndarray) -> np.ndarray:
-    """The RING pixel that stands for each RING pixel: the first of its ring in its class."""
+def class_rows(nside: int, ring_pixel: np.ndarray) -> np.ndarray:
+    """The row of :func:`class_table` that holds each RING pixel's geometry: the first pixel of
+    its ring in its class, counted over the rings before it."""
     r, start = ring_of(nside, ring_pixel)
-    return start + (ring_pixel - start) % ring_period(nside, r)
+    period = ring_period(nside, r)
+    # rows of the rings before ring r: each ring holds period(ring) rows
+    rings = np.arange(1, 4 * nside, dtype=np.int64)
+    first = np.cumsum(ring_period(nside, rings)) - ring_period(nside, rings)
+    return first[r - 1] + (ring_pixel - start) % period
+
+
+def nested_class_rows(nside: int) -> np.ndarray:
+    """:func:`class_rows` of the NESTED pixels of base faces 0, 4 and 8, ``[3 nside^2]``: each base
+    face is a quarter turn of the first face of its band (north, equator, south), which maps every
+    ring onto itself by a multiple of its period, so NESTED pixel ``p`` takes row
+    ``rows[(p // (4 nside^2)) nside^2 + p % nside^2]``."""
+    import healpy as hp
+
+    face = nside * nside
+    first = (np.arange(3, dtype=np.int64)[:, None] * 4 * face + np.arange(face)).reshape(-1)
+    return class_rows(nside, hp.nest2ring(nside, first))
+
+
+def neighbours_into(nside: int, pixel: np.ndarray, nest: bool, out: np.ndarray) -> None:
+    """healpy's 8 neighbours of ``pixel`` written into ``out`` ``[m, 8]`` (-1 where missing).
+
+    healpy's neighbour ufunc writes each slot straight into its (strided) column; its public
+    ``get_all_neighbours`` returns ``[8, m]``, stacked from the same slots, which would then be
+    transposed into place: twice the writes."""
+    import healpy as hp
+
+    ufunc = getattr(hp.pixelfunc.pixlib, "_get_neighbors_nest" if nest else "_get_neighbors_ring", None)
+    if ufunc is None or getattr(ufunc, "nout", 0) != 8:
+        out[:] = hp.get_all_neighbours(nside, pixel, nest=nest).T
+    else:
+        ufunc(nside, pixel, *out.T)
 
 
 # healpy's slots (SW, W, NW, N, NE, E, SE, S) under the mirror z -> -z, which swaps north and south
@@ -68,8 +100,9 @@ MIRROR_SLOT = np.array([2, 1, 0, 7, 6, 5, 4, 3])
 
 
 def class_table(nside: int, workers: int = 1):
-    """Every representative pixel (RING), with the log maps ``[R, 8, 2]`` and transports ``[R, 8]``
-    of its edges from its 8 neighbours in healpy's order (junk where a neighbour is missing).
+    """The log maps ``[R, 8, 2]`` and transports ``[R, 8]`` of the edges into one pixel of each
+    class from its 8 neighbours, in healpy's order (junk where a neighbour is missing): ring by
+    ring, the first ``period`` pixels of each ring (:func:`class_rows` finds a pixel's row).
 
     Only the northern rings and the equator are computed (on ``workers`` threads): the grid, healpy's
     pixel centres and its neighbour slots are symmetric under the mirror ``z -> -z`` (ring ``r`` to
@@ -83,8 +116,7 @@ def class_table(nside: int, workers: int = 1):
     south = np.arange(2 * nside + 1, 4 * nside, dtype=np.int64)
     period_n, period_s = ring_period(nside, north), ring_period(nside, south)
     reps_n = np.repeat(ring_start(nside, north), period_n) + _ramp(period_n)
-    reps_s = np.repeat(ring_start(nside, south), period_s) + _ramp(period_s)
-    logmap = np.empty((len(reps_n) + len(reps_s), 8, 2))
+    logmap = np.empty((len(reps_n) + int(period_s.sum()), 8, 2))
     transport = np.empty((len(logmap), 8))
 
     def rows(s):  # chunks keep the temporaries in cache
@@ -103,7 +135,7 @@ def class_table(nside: int, workers: int = 1):
     logmap[done:] = logmap[mirror[:, None], MIRROR_SLOT]
     logmap[done:, :, 1] *= -1
     np.negative(transport[mirror[:, None], MIRROR_SLOT], out=transport[done:])
-    return np.concatenate([reps_n, reps_s]), logmap, transport
+    return logmap, transport
 
 
 def run_chunks(fn, starts, workers: int, bar=None) -> None:

@@ -162,6 +162,17 @@ def test_threads_build_the_same_graph(mask):
         assert torch.equal(one[key], many[key]), key
 
 
+@pytest.mark.parametrize("nest", [True, False])
+def test_neighbours_without_healpys_ufunc(monkeypatch, nest):
+    """Where healpy's neighbour function is no ufunc the public get_all_neighbours gives the same graph."""
+    fast = healpix_graph(8, nest=nest)
+    name = "_get_neighbors_nest" if nest else "_get_neighbors_ring"
+    ufunc = getattr(hp.pixelfunc.pixlib, name)
+    monkeypatch.setattr(hp.pixelfunc.pixlib, name, lambda *args: ufunc(*args))
+    slow = healpix_graph(8, nest=nest)
+    assert torch.equal(fast.edge_index, slow.edge_index) and torch.equal(fast.edge_logmap, slow.edge_logmap)
+
+
 def test_logmap_direction_is_initial_tangent_of_great_circle():
     graph = healpix_graph(4, nest=False, dtype=torch.float64)
     j, i = graph.edge_index
