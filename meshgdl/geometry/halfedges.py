@@ -110,7 +110,7 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     both[:, 0], both[:, 1] = up, down
     inverse *= 2
     inverse += downward
-    he_edge = np.take(both.reshape(-1), inverse, out=rank)  # rank is dead since inverse
+    he_edge = np.take(both.reshape(-1), inverse, out=rank, mode="clip")  # rank is dead since inverse
     before[repeated] = -1
     return MeshEdges(torch.from_numpy(edge_index), torch.from_numpy(reverse), he_edge, before, repeated, ptr)
 
@@ -159,8 +159,8 @@ def fan_layout(f: np.ndarray, edges: MeshEdges, theta: np.ndarray | None = None)
         if k >= (most - 2).bit_length() and (done := bool(root[ptr].all())):
             break
         if acc is not None:
-            acc += np.take(acc, ptr, out=gathered)
-        ptr, hop = np.take(ptr, ptr, out=hop), ptr
+            acc += np.take(acc, ptr, out=gathered, mode="clip")
+        ptr, hop = np.take(ptr, ptr, out=hop, mode="clip"), ptr
     # a fan that never reaches a start is a second cycle at a vertex; two starts are two chains
     if not done:
         bad[vert[~root[ptr]]] = True
@@ -190,15 +190,15 @@ def _sort_pairs(lo: np.ndarray, hi: np.ndarray, num_v: int):
     by_hi.sort()
     first = np.bitwise_and(by_hi, mask)
     by_hi >>= shift  # hi in the order first
-    packed = np.take(lo, first, out=hi)
+    packed = np.take(lo, first, out=hi, mode="clip")
     packed <<= shift
     packed |= pos
     packed.sort()
     second = np.bitwise_and(packed, mask, out=lo)
-    order = np.take(first, second, out=pos)
+    order = np.take(first, second, out=pos, mode="clip")
     keys = np.right_shift(packed, shift, out=packed)  # lo in the order of order
     keys *= num_v
-    keys += np.take(by_hi, second, out=first)
+    keys += np.take(by_hi, second, out=first, mode="clip")
     return order, keys
 
 
