@@ -2,11 +2,14 @@
 
     PYTHONPATH=. python benchmarks/bench_healpix.py                 # nside 64 .. 1024
     PYTHONPATH=. python benchmarks/bench_healpix.py --nside 64 256  # some
+    PYTHONPATH=. python benchmarks/bench_healpix.py --threads 2     # the build on 2 threads
 
 The floor is one ``healpy.get_all_neighbours`` call over all pixels, timed in the same process:
 after one untimed run of each, build and floor alternate and the best of each counts (``--repeat``). Each nside runs in a fresh process, so that its peak resident memory (above the
 memory after imports) belongs to it alone; the output is the graph's tensors. The aims: a build in
-at most twice the floor's time, with a peak of at most twice the output's bytes.
+at most twice the floor's time, with a peak of at most twice the output's bytes. healpy's search
+runs on one thread; the build runs its chunks on ``--threads`` threads (default 1, the fair
+comparison).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import sys
 import time
 
 
-def _one(nside: int, repeats: int) -> dict:
+def _one(nside: int, repeats: int, threads: int) -> dict:
     import gc
 
     import healpy as hp
@@ -27,7 +30,7 @@ def _one(nside: int, repeats: int) -> dict:
 
     from meshgdl.geometry import healpix_graph
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     healpix_graph(2)  # warm the imports
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     pixels = np.arange(12 * nside**2)
@@ -68,14 +71,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nside", type=int, nargs="*", default=[64, 128, 256, 512, 1024])
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; the best counts")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the build (default: 1)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(_one(args.one, args.repeat)))
+        print(json.dumps(_one(args.one, args.repeat, args.threads)))
         return 0
+    print(f"healpix_graph on {args.threads} thread(s), healpy on one")
     print(f"{'nside':>6} {'edges':>12} {'build s':>9} {'floor s':>9} {'ratio':>6} {'peak MB':>9} {'out MB':>8} {'peak/out':>8}  aims")
     for nside in args.nside:
-        run = subprocess.run([sys.executable, __file__, "--one", str(nside), "--repeat", str(args.repeat)],
+        run = subprocess.run([sys.executable, __file__, "--one", str(nside), "--repeat", str(args.repeat),
+                              "--threads", str(args.threads)],
                              capture_output=True, text=True, check=True)
         r = json.loads(run.stdout.strip().splitlines()[-1])
         print(f"{r['nside']:>6} {r['edges']:>12,} {r['build_s']:>9.3f} {r['floor_s']:>9.3f} "
