@@ -63,8 +63,8 @@ def class_rows(nside: int, ring_pixel: np.ndarray) -> np.ndarray:
     r, start = ring_of(nside, ring_pixel)
     period = ring_period(nside, r)
     # rows of the rings before ring r: each ring holds period(ring) rows
-    rings = np.arange(1, 4 * nside, dtype=np.int64)
-    first = np.cumsum(ring_period(nside, rings)) - ring_period(nside, rings)
+    per_ring = ring_period(nside, np.arange(1, 4 * nside, dtype=np.int64))
+    first = np.cumsum(per_ring) - per_ring
     return first[r - 1] + (ring_pixel - start) % period
 
 

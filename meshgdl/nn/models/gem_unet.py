@@ -136,6 +136,7 @@ class GemUNet(torch.nn.Module):
             h = skips[level] + _pointwise(lambda t: act(linear(t)), self.pool(fine, c.unpool) + skips[level])
         return self.decode(_pointwise(self.invariants.invariants, h))
 
+
 def _pointwise(fn, h: Tensor) -> Tensor:
     """A per-node function written for ``[N, C]`` applied to ``[N, C]`` or ``[B, N, C]``."""
     return fn(h) if h.dim() == 2 else fn(h.flatten(0, 1)).unflatten(0, h.shape[:2])
