@@ -62,16 +62,20 @@ def cmd_train(args) -> int:
                 with atomic_write(run / CONFIG_NAME, overwrite=True) as tmp:
                     tmp.write_text(dump_config(config))
             ddp.barrier(dist)
-        trainer = Trainer(config, dist)
-        if args.resume:
-            trainer.load_state_dict(state)
-        summary = trainer.fit(run, stop_after=args.stop_after, resume=bool(args.resume), progress=not args.quiet)
+        summary = _fit(Trainer(config, dist), run, args, state if args.resume else None)
         if dist.is_main:
             print(summary_table(summary, run))
     finally:
         if dist is not None:
             ddp.teardown(dist)
     return 0
+
+
+def _fit(trainer, run: Path, args, state: dict | None) -> dict:
+    """Train; the trainer (and its DDP module) is released on return, before the group is torn down."""
+    if state is not None:
+        trainer.load_state_dict(state)
+    return trainer.fit(run, stop_after=args.stop_after, resume=state is not None, progress=not args.quiet)
 
 
 def _check_versions(versions: dict) -> None:

@@ -57,9 +57,19 @@ def setup(device: str = "auto") -> Dist:
 
 
 def teardown(d: Dist) -> None:
+    """Leave the process group.
+
+    A DDP module that only a reference cycle still holds (a caught exception's frames hold their
+    locals, for one) would keep the group until the interpreter's last collection at exit, where
+    freeing it can abort the process from gloo's threads; collecting first frees it while the
+    interpreter is whole.
+    """
     if d.enabled:
+        import gc
+
         import torch.distributed as dist
 
+        gc.collect()
         if dist.is_initialized():
             dist.destroy_process_group()
 

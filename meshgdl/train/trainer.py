@@ -1,6 +1,7 @@
 """The training loop of ``meshgdl train``: plain torch, so that every state it keeps is in view."""
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -14,6 +15,17 @@ from . import ddp
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .metrics import MetricsLog, Tally, make_loss, metric_names
 from .registry import DATASETS, MODELS
+
+def lr_factor(schedule: dict, total_steps: int, step: int) -> float:
+    """The learning rate's factor at ``step``: linear warm-up over ``warmup_steps``, then constant
+    or a cosine decay to 0 at ``total_steps``."""
+    if step < schedule["warmup_steps"]:
+        return (step + 1) / schedule["warmup_steps"]
+    if schedule["decay"] == "cosine":
+        done = (step - schedule["warmup_steps"]) / max(1, total_steps - schedule["warmup_steps"])
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+    return 1.0
+
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -77,7 +89,10 @@ class Trainer:
                                         shuffle=True, seed=config["seed"])
         self.steps_per_epoch = math.ceil(self.sampler.num_samples / bs)
         self.total_steps = config["schedule"]["epochs"] * self.steps_per_epoch
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        # a partial, not a bound method: the scheduler must not hold the trainer, or the trainer and
+        # its DDP module would wait for the cycle collector (see ddp.teardown)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, functools.partial(lr_factor, config["schedule"], self.total_steps))
         self.loss_fn = make_loss(config["loss"]["name"], self.info.labels, config["loss"]["ignore_index"])
         self.metrics = metric_names(config["metrics"]["names"], self.info.labels)
         self.step_count = 0
@@ -97,15 +112,6 @@ class Trainer:
             return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
         cls = torch.optim.AdamW if o["name"] == "adamw" else torch.optim.Adam
         return cls(params, lr=o["lr"], weight_decay=o["weight_decay"])
-
-    def _lr_factor(self, step: int) -> float:
-        s = self.config["schedule"]
-        if step < s["warmup_steps"]:
-            return (step + 1) / s["warmup_steps"]
-        if s["decay"] == "cosine":
-            done = (step - s["warmup_steps"]) / max(1, self.total_steps - s["warmup_steps"])
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
-        return 1.0
 
     def loader(self, indices, shuffle_sampler=None):
         from torch_geometric.loader import DataLoader

@@ -1,6 +1,8 @@
 """Data parallel training on two gloo processes equals one process on the same global batch."""
+import gc
 import os
 import socket
+import weakref
 import subprocess
 import sys
 
@@ -68,6 +70,21 @@ def test_two_gloo_processes_take_the_step_of_one_process_on_the_global_batch(tmp
     for r in ranks:
         assert r["val"] == pytest.approx(single["val"], rel=1e-12, abs=1e-12)
     assert 0 < single["val"]["accuracy"] < 1 or single["val"]["loss"] > 0
+
+
+def test_a_trainer_is_freed_by_reference_counting(tmp_path, ising_root):
+    """No reference cycle holds a trainer: its DDP module and process group go when it does, and not
+    in the interpreter's last collection at exit, where gloo's threads can abort the process."""
+    trainer = Trainer(read_config(ising_config(tmp_path, ising_root, train=PLAIN)))
+    first_step(trainer)
+    gc.collect()  # the frames of exceptions caught while building it (optional imports) form cycles
+    alive = weakref.ref(trainer)
+    gc.disable()
+    try:
+        del trainer
+        assert alive() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.slow
