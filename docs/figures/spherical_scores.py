@@ -64,10 +64,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, nargs="+",
                         default=[ROOT / "docs/results/spherical_images/spherical_images_medium.json",
-                                 ROOT / "docs/results/spherical_images/scaling/spherical_images_medium.json"])
+                                 ROOT / "docs/results/spherical_images/scaling/spherical_images_medium.json",
+                                 ROOT / "docs/results/spherical_images/scaling_none_polar/spherical_images_medium.json"])
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".png"))
     args = parser.parse_args(argv)
-    record, commits = merge_runs([json.loads(path.read_text()) for path in args.results])
+    records = [json.loads(path.read_text()) for path in args.results]
+    record, commits = merge_runs(records)
+    seeds = " or ".join(str(n) for n in sorted({len(r["seeds"]) for r in records}))
     tasks = [t for t in METRICS if t in record["results"]]
     augmentations = [a for a in TITLES if a in record["config"]["augmentations"]]
     fig, axes = plt.subplots(len(tasks), len(augmentations), figsize=(3.6 * len(augmentations), 3.0 * len(tasks)),
@@ -95,7 +98,7 @@ def main(argv=None):
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     config = record["config"]
     fig.suptitle(f"spherical {config['source']}, nside {config['nside']}, {config['train_maps']} training maps, "
-                 f"{config['epochs']} epochs, {len(record['seeds'])} seed(s); commit {commits}",
+                 f"{config['epochs']} epochs, {seeds} seed(s) a point (bars: std); commit {commits}",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(args.out, dpi=90)
