@@ -49,14 +49,15 @@ def _curvature_check(graph) -> list[str]:
     import torch
 
     from .geometry import face_folds, gauss_bonnet
-    from .geometry.intrinsic import halfedge_twins, nonmanifold_edges
+    from .geometry.halfedges import boundary_halfedges, mesh_edges
+    from .geometry.intrinsic import nonmanifold_edges
     from .geometry.mesh_repair import pinch_vertices
 
     connection = getattr(graph, "connection", None) or "normal"  # graphs saved before the choice
     gb = gauss_bonnet(graph)
     tau = 2 * math.pi
     lines = [f"  connection  {connection}"]
-    has_boundary = bool((halfedge_twins(graph.face.t().cpu().numpy(), graph.num_nodes)[0] < 0).any())
+    has_boundary = bool(boundary_halfedges(mesh_edges(graph.face.t().cpu().numpy(), graph.num_nodes)).any())
     total = f"sum of face holonomies {gb.faces:.6f}"
     if has_boundary:
         total += f" + boundary turning {gb.boundary:.6f}"

@@ -9,14 +9,11 @@ numpy; ``edge_index`` and ``edge_reverse`` are returned as tensors, ready for th
 """
 from __future__ import annotations
 
-import logging
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
-
-log = logging.getLogger("meshgdl")
 
 
 class MeshEdges(NamedTuple):
@@ -31,8 +28,8 @@ class MeshEdges(NamedTuple):
 
 
 def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
-    """:class:`MeshEdges` of faces ``f`` ``[F, 3]`` (int64). Raises for inconsistently oriented faces
-    and logs edges of more than two faces."""
+    """:class:`MeshEdges` of faces ``f`` ``[F, 3]`` (int64). Raises for inconsistently oriented faces;
+    edges of more than two faces are marked in ``repeated`` (:func:`repeated_edges` lists them)."""
     he_src = f.reshape(-1)
     he_dst = np.roll(f, -1, axis=1).reshape(-1)  # slices: several times faster than f[:, [1, 2, 0]]
     by_edge, keys = _sort_pairs(np.minimum(he_src, he_dst), np.maximum(he_src, he_dst), num_v)
@@ -49,13 +46,6 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     inverse[by_edge] = rank
 
     nonmanifold = count > 2
-    if nonmanifold.any():
-        k = int(np.flatnonzero(nonmanifold)[0])
-        log.warning(
-            "mesh_graph: %d edges are shared by more than two faces (first: %d-%d); the graph is "
-            "built, but face holonomies and the Euler characteristic lose their meaning there",
-            int(nonmanifold.sum()), u[k], w[k],
-        )
     # an edge of two faces must run both ways; on a non-manifold edge a repeat is no orientation error
     pair = starts[count == 2]
     a, b = by_edge[pair], by_edge[pair + 1]
@@ -113,6 +103,17 @@ def mesh_edges(f: np.ndarray, num_v: int) -> MeshEdges:
     he_edge = np.take(both.reshape(-1), inverse, out=rank, mode="clip")  # rank is dead since inverse
     before[repeated] = -1
     return MeshEdges(torch.from_numpy(edge_index), torch.from_numpy(reverse), he_edge, before, repeated, ptr)
+
+
+def boundary_halfedges(edges: MeshEdges) -> np.ndarray:
+    """``[3F]`` bool: the halfedges whose edge lies in one face only (no corner precedes theirs)."""
+    return (edges.before < 0) & ~edges.repeated
+
+
+def repeated_edges(f: np.ndarray, repeated: np.ndarray) -> np.ndarray:
+    """``[K, 2]`` the edges of more than two faces as sorted vertex pairs, from ``repeated`` ``[3F]``."""
+    ends = np.stack([f.reshape(-1), np.roll(f, -1, axis=1).reshape(-1)], 1)[repeated]
+    return np.unique(np.sort(ends, axis=1), axis=0).reshape(-1, 2)
 
 
 class FanLayout(NamedTuple):

@@ -93,11 +93,11 @@ def boundary_turning(graph: FramedGraph) -> Tensor:
     connection rescales boundary fans to a half-turn, which puts the boundary's turning into the
     face holonomies: there every :math:`\kappa_v` is 0 to rounding.
     """
-    from .intrinsic import halfedge_twins
+    from .halfedges import boundary_halfedges, mesh_edges
 
     face = graph.face.t()
     src, dst = face.flatten(), face.roll(-1, dims=1).flatten()
-    on_boundary = torch.from_numpy(halfedge_twins(face.cpu().numpy(), graph.num_nodes)[0] < 0).to(face.device)
+    on_boundary = torch.from_numpy(boundary_halfedges(mesh_edges(face.cpu().numpy(), graph.num_nodes))).to(face.device)
     u, v = src[on_boundary], dst[on_boundary]
     n = graph.num_nodes
     out = torch.zeros(n, dtype=torch.float64, device=face.device)

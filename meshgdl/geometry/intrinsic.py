@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from ..graph import wrap_angle
-from .halfedges import FanLayout, MeshEdges, fan_layout, mesh_edges
+from .halfedges import FanLayout, MeshEdges, boundary_halfedges, fan_layout, mesh_edges, repeated_edges
 
 log = logging.getLogger("meshgdl")
 
@@ -51,33 +51,10 @@ def corner_angles(pos: Tensor, face: Tensor) -> Tensor:
     return torch.atan2(torch.linalg.cross(u, w).norm(dim=-1), torch.einsum("fka,fka->fk", u, w))
 
 
-def halfedge_twins(face: np.ndarray, num_v: int):
-    """Twin of every halfedge (``3f + k`` runs from corner k to k + 1), or -1 on the boundary;
-    and a mask of halfedges on edges of more than two faces."""
-    src = face.reshape(-1)
-    dst = np.roll(face, -1, axis=1).reshape(-1)
-    key = src * num_v + dst
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    pos = np.searchsorted(sorted_key, dst * num_v + src)
-    pos = np.minimum(pos, len(key) - 1)
-    found = sorted_key[pos] == dst * num_v + src
-    twin = np.where(found, order[pos], -1)
-    # an edge of more than two faces repeats a direction (a same-direction repeat was refused before)
-    repeated = np.zeros(len(key), dtype=bool)
-    dup = sorted_key[1:] == sorted_key[:-1]
-    repeated[order[1:][dup]] = repeated[order[:-1][dup]] = True
-    if found.any():
-        repeated |= np.where(found, repeated[np.where(found, twin, 0)], False)
-    return twin, repeated
-
-
 def nonmanifold_edges(face: Tensor, num_v: int) -> Tensor:
     """Edges shared by more than two faces, as sorted vertex pairs: ``[K, 2]``."""
     f = face.cpu().numpy()
-    repeated = halfedge_twins(f, num_v)[1]
-    ends = np.stack([f.reshape(-1), np.roll(f, -1, axis=1).reshape(-1)], 1)[repeated]
-    return torch.from_numpy(np.unique(np.sort(ends, axis=1), axis=0).reshape(-1, 2))
+    return torch.from_numpy(repeated_edges(f, mesh_edges(f, num_v).repeated))
 
 
 def corner_angles_from_sides(side_sq: Tensor, area2: Tensor) -> Tensor:
@@ -157,9 +134,9 @@ def corner_defects(pos: Tensor, face: Tensor) -> Tensor:
     num_v = pos.shape[0]
     flat = face.reshape(-1)
     theta_sum = theta.new_zeros(num_v).index_add_(0, flat, theta.reshape(-1))
-    twin, _ = halfedge_twins(face.cpu().numpy(), num_v)
+    on_boundary = boundary_halfedges(mesh_edges(face.cpu().numpy(), num_v))
     boundary = torch.zeros(num_v, dtype=torch.bool, device=flat.device)
-    boundary[flat[torch.from_numpy(twin < 0).to(flat.device)]] = True
+    boundary[flat[torch.from_numpy(on_boundary).to(flat.device)]] = True
     scale = (2 * math.pi - math.pi * boundary.to(theta.dtype)) / theta_sum
     return ((scale[face] - 1) * theta).sum(dim=1)
 

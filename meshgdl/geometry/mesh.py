@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..cache import cached_graph, content_hash
 from ..graph import FramedGraph, all_finite
-from .halfedges import fan_layout, mesh_edges
+from .halfedges import fan_layout, mesh_edges, repeated_edges
 from .intrinsic import corner_angles_from_sides, intrinsic_edges
 from .mesh_io import read_mesh  # noqa: F401  (read_mesh was defined here; keep it importable)
 from .mesh_repair import merge_plan, warn_pinches
@@ -231,6 +231,13 @@ def _build(v: Tensor, f: Tensor, ref, repair: bool, progress: bool, connection: 
         vertex_map = merged if vertex_map is None else vertex_map[merged]
     num_v = v.shape[0]
     edges = mesh_edges(f.numpy(), num_v)
+    if edges.repeated.any():
+        pairs = repeated_edges(f.numpy(), edges.repeated)
+        log.warning(
+            "mesh_graph: %d edges are shared by more than two faces (first: %d-%d); the graph is "
+            "built, but face holonomies and the Euler characteristic lose their meaning there",
+            len(pairs), pairs[0, 0], pairs[0, 1],
+        )
     edge_index, edge_reverse = edges.edge_index, edges.edge_reverse
     theta = corner_angles_from_sides(side_sq, area2) if connection == "intrinsic" else None
     layout = fan_layout(f.numpy(), edges, None if theta is None else theta.reshape(-1).numpy())

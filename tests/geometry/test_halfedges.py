@@ -5,7 +5,7 @@ import pytest
 import torch
 import trimesh
 
-from meshgdl.geometry.halfedges import argsort, fan_layout, mesh_edges
+from meshgdl.geometry.halfedges import argsort, boundary_halfedges, fan_layout, mesh_edges, repeated_edges
 from meshgdl.geometry.intrinsic import corner_angles, corner_angles_from_sides
 from meshgdl.geometry.mesh_repair import pinch_vertices
 from meshgdl.geometry.tangent import first_tangent_neighbour
@@ -86,6 +86,20 @@ def test_fan_layout_finds_the_pinch_vertices(name):
     bad = np.flatnonzero(fan_layout(f, e).bad)
     assert bad.tolist() == pinch_vertices(f, len(v)).tolist()
     assert bool(len(bad)) == (name in ("bowtie", "tetrahedra"))
+
+
+@pytest.mark.parametrize("name", MESHES)
+def test_boundary_and_repeated_edges_count_the_faces_of_each_edge(name):
+    """Against a count of each undirected side: a boundary halfedge's edge lies in one face, a
+    repeated one's in more than two."""
+    from collections import Counter
+
+    v, f = MESHES[name]()
+    sides = [(int(a), int(b)) for t in f for a, b in zip(t, np.roll(t, -1))]
+    faces_of = Counter(tuple(sorted(s)) for s in sides)
+    e = mesh_edges(f, len(v))
+    assert boundary_halfedges(e).tolist() == [faces_of[tuple(sorted(s))] == 1 for s in sides]
+    assert [tuple(p) for p in repeated_edges(f, e.repeated).tolist()] == sorted(k for k, n in faces_of.items() if n > 2)
 
 
 def test_the_ends_of_non_manifold_edges_have_no_fan():
