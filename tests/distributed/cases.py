@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import socket
 
 import numpy as np
@@ -91,6 +92,7 @@ def _entry(rank, fn, port, world, args):
     try:
         fn(rank, *args)
     finally:
+        gc.collect()  # as meshgdl.train.ddp.teardown: nothing of the group may outlive it in a cycle
         dist.destroy_process_group()
 
 
