@@ -49,15 +49,16 @@ def _curvature_check(graph) -> list[str]:
     import torch
 
     from .geometry import face_folds, gauss_bonnet
-    from .geometry.halfedges import boundary_halfedges, mesh_edges
-    from .geometry.intrinsic import nonmanifold_edges
+    from .geometry.halfedges import boundary_halfedges, mesh_edges, repeated_edges
     from .geometry.mesh_repair import pinch_vertices
 
     connection = getattr(graph, "connection", None) or "normal"  # graphs saved before the choice
     gb = gauss_bonnet(graph)
     tau = 2 * math.pi
     lines = [f"  connection  {connection}"]
-    has_boundary = bool(boundary_halfedges(mesh_edges(graph.face.t().cpu().numpy(), graph.num_nodes)).any())
+    face = graph.face.t().cpu().numpy()
+    halfedges = mesh_edges(face, graph.num_nodes)
+    has_boundary = bool(boundary_halfedges(halfedges).any())
     total = f"sum of face holonomies {gb.faces:.6f}"
     if has_boundary:
         total += f" + boundary turning {gb.boundary:.6f}"
@@ -74,8 +75,8 @@ def _curvature_check(graph) -> list[str]:
                      f"{worst}, n_face . n_vertex = {float(folds[worst]):.3f})")
     if ok:
         return lines
-    edges = nonmanifold_edges(graph.face.t(), graph.num_nodes)
-    pinched = pinch_vertices(graph.face.t().cpu().numpy(), graph.num_nodes)
+    edges = repeated_edges(face, halfedges.repeated)
+    pinched = pinch_vertices(face, graph.num_nodes)
     causes = []
     if len(edges):
         causes.append(f"{len(edges)} edges of more than two faces (first: {int(edges[0, 0])}-{int(edges[0, 1])})")

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from ..graph import wrap_angle
-from .halfedges import FanLayout, MeshEdges, boundary_halfedges, fan_layout, mesh_edges, repeated_edges
+from .halfedges import FanLayout, MeshEdges, boundary_halfedges, fan_layout, mesh_edges
 
 log = logging.getLogger("meshgdl")
 
@@ -49,12 +49,6 @@ def corner_angles(pos: Tensor, face: Tensor) -> Tensor:
     u = x.roll(-1, dims=1) - x
     w = x.roll(-2, dims=1) - x
     return torch.atan2(torch.linalg.cross(u, w).norm(dim=-1), torch.einsum("fka,fka->fk", u, w))
-
-
-def nonmanifold_edges(face: Tensor, num_v: int) -> Tensor:
-    """Edges shared by more than two faces, as sorted vertex pairs: ``[K, 2]``."""
-    f = face.cpu().numpy()
-    return torch.from_numpy(repeated_edges(f, mesh_edges(f, num_v).repeated))
 
 
 def corner_angles_from_sides(side_sq: Tensor, area2: Tensor) -> Tensor:

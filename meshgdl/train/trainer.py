@@ -16,6 +16,7 @@ from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .metrics import MetricsLog, Tally, make_loss, metric_names
 from .registry import DATASETS, MODELS
 
+
 def lr_factor(schedule: dict, total_steps: int, step: int) -> float:
     """The learning rate's factor at ``step``: linear warm-up over ``warmup_steps``, then constant
     or a cosine decay to 0 at ``total_steps``."""

@@ -2,9 +2,9 @@
 import gc
 import os
 import socket
-import weakref
 import subprocess
 import sys
+import weakref
 
 import pytest
 import torch
